@@ -1,0 +1,1 @@
+"""The `dagtrail` command line."""

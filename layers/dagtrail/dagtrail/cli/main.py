@@ -1,0 +1,46 @@
+"""Entry point: builds the parser from one module per command group, maps errors to exit codes.
+
+Each command module exposes `register(subparsers)` and keeps heavy imports inside its
+command functions, so `dagtrail --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dagtrail.errors import DagtrailError
+from dagtrail.cli import compile_cmd, lineage_cmd, run_cmd
+
+COMMAND_MODULES = (compile_cmd, run_cmd, lineage_cmd)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+        print(f"dagtrail: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dagtrail", description="Serverless workflows on AWS with lineage.")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DagtrailError as exc:
+        print(f"dagtrail: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dagtrail: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Settings from environment variables, read in one place (documented in README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    runs_table: str
+    results_bucket: str
+    lineage_queue_url: str
+    graph_url: str
+    job_queue: str
+    job_definition: str
+    ecs_cluster: str
+    ecs_task_definition: str
+    ecs_subnets: tuple[str, ...]
+    ecs_security_groups: tuple[str, ...]
+    compute_backend: str
+    allowed_registries: tuple[str, ...]
+
+
+def _csv(name: str) -> tuple[str, ...]:
+    return tuple(v for v in os.environ.get(name, "").split(",") if v)
+
+
+def load() -> Settings:
+    """Read settings now (not at import) so tests and local mode can set the environment."""
+    env = os.environ.get
+    return Settings(
+        runs_table=env("DAGTRAIL_RUNS_TABLE", "dagtrail-runs"),
+        results_bucket=env("DAGTRAIL_RESULTS_BUCKET", "dagtrail-results"),
+        lineage_queue_url=env("DAGTRAIL_LINEAGE_QUEUE_URL", ""),
+        graph_url=env("DAGTRAIL_GRAPH_URL", ""),
+        job_queue=env("DAGTRAIL_JOB_QUEUE", ""),
+        job_definition=env("DAGTRAIL_JOB_DEFINITION", ""),
+        ecs_cluster=env("DAGTRAIL_ECS_CLUSTER", ""),
+        ecs_task_definition=env("DAGTRAIL_ECS_TASK_DEFINITION", ""),
+        ecs_subnets=_csv("DAGTRAIL_ECS_SUBNETS"),
+        ecs_security_groups=_csv("DAGTRAIL_ECS_SECURITY_GROUPS"),
+        compute_backend=env("DAGTRAIL_COMPUTE_BACKEND", "aws"),
+        allowed_registries=_csv("DAGTRAIL_ALLOWED_REGISTRIES"),
+    )

@@ -1,0 +1,25 @@
+"""Batch Job / ECS Task State Change → advance the workflow (SendTaskSuccess/Failure once)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dagtrail.runs.advance import apply, parse_job_event
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    update, ignored = parse_job_event(event)
+    if update is None:
+        logger.info("ignored event", extra={"reason": ignored})
+        return {"ignored": ignored}
+    outcome = apply(update)
+    if outcome.token == "stale":
+        metrics.add_metric(name="StaleTaskToken", unit=MetricUnit.Count, value=1)
+    return outcome.model_dump(mode="json")

@@ -1,0 +1,24 @@
+"""Task state → start the attempt's job and hold the task token (waitForTaskToken)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dagtrail.runs.models import SubmitTaskInput
+from dagtrail.runs.submit import submit_task
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=SubmitTaskInput)
+def handler(event: SubmitTaskInput, context: LambdaContext) -> dict:
+    result = submit_task(event)
+    metrics.add_metric(name="DuplicateSubmit" if result["duplicate"] else "TaskSubmitted",
+                       unit=MetricUnit.Count, value=1)
+    return result

@@ -1,0 +1,101 @@
+"""Models of the AWS events dagtrail consumes, named after their detail-type.
+
+Tolerant of fields AWS adds later (extra fields are ignored), strict about what we use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class EventEnvelope(_Loose):
+    id: str = ""
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    account: str = ""
+    time: str = ""
+    region: str = ""
+    resources: list[str] = Field(default_factory=list)
+    detail: dict[str, Any]
+
+
+class BatchContainer(_Loose):
+    exitCode: int | None = None
+    reason: str | None = None
+    logStreamName: str | None = None
+    image: str | None = None
+
+
+class BatchAttempt(_Loose):
+    container: BatchContainer = Field(default_factory=BatchContainer)
+    startedAt: int | None = None
+    stoppedAt: int | None = None
+    statusReason: str | None = None
+
+
+class BatchJobDetail(_Loose):
+    jobId: str
+    jobName: str = ""
+    jobQueue: str = ""
+    status: str
+    statusReason: str | None = None
+    attempts: list[BatchAttempt] = Field(default_factory=list)
+    container: BatchContainer = Field(default_factory=BatchContainer)
+    createdAt: int | None = None
+    startedAt: int | None = None
+    stoppedAt: int | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class BatchJobStateChange(EventEnvelope):
+    detail: BatchJobDetail  # type: ignore[assignment]
+
+
+class EcsContainer(_Loose):
+    name: str = ""
+    exitCode: int | None = None
+    reason: str | None = None
+    image: str | None = None
+    imageDigest: str | None = None
+
+
+class EcsTaskDetail(_Loose):
+    taskArn: str
+    clusterArn: str = ""
+    lastStatus: str
+    desiredStatus: str = ""
+    stoppedReason: str | None = None
+    stopCode: str | None = None
+    containers: list[EcsContainer] = Field(default_factory=list)
+    createdAt: str | None = None
+    startedAt: str | None = None
+    stoppedAt: str | None = None
+    group: str | None = None
+    startedBy: str | None = None
+
+
+class EcsTaskStateChange(EventEnvelope):
+    detail: EcsTaskDetail  # type: ignore[assignment]
+
+
+class ExecutionDetail(_Loose):
+    executionArn: str
+    stateMachineArn: str = ""
+    name: str
+    status: str
+    startDate: int | None = None
+    stopDate: int | None = None
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class ExecutionStatusChange(EventEnvelope):
+    detail: ExecutionDetail  # type: ignore[assignment]

@@ -1,0 +1,85 @@
+"""Load the real Lambda handlers from functions/<name>/app.py and call them in-process."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from dagtrail.errors import DagtrailError
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+
+def function_dir(logical_id: str) -> Path:
+    """SubmitTaskFunction -> functions/submit_task."""
+    stem = logical_id.removesuffix("Function")
+    return FUNCTIONS_DIR / re.sub(r"(?<!^)(?=[A-Z])", "_", stem).lower()
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+class HandlerRegistry:
+    """Imports each handler once and serialises invocations.
+
+    One at a time, like a function with reserved concurrency 1: moto's in-process backends
+    do not make conditional writes atomic across threads, and the real ones do.
+    """
+
+    def __init__(self, log_file: Path | None = None) -> None:
+        self._modules: dict[str, ModuleType] = {}
+        self._lock = threading.RLock()
+        self._log_handler = logging.FileHandler(log_file) if log_file else logging.NullHandler()
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        module = self._load(logical_id)
+        with self._lock:
+            return module.handler(event, LambdaContext(function_name=logical_id))
+
+    def _load(self, logical_id: str) -> ModuleType:
+        with self._lock:
+            if logical_id not in self._modules:
+                self._modules[logical_id] = self._import(logical_id)
+            return self._modules[logical_id]
+
+    def _import(self, logical_id: str) -> ModuleType:
+        path = function_dir(logical_id) / "app.py"
+        if not path.exists():
+            raise DagtrailError(f"no handler for {logical_id}: {path} is missing")
+        name = f"dagtrail_fn_{path.parent.name}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        # Powertools logs to stdout; local mode keeps stdout for the user (and --json).
+        logger = getattr(module, "logger", None)
+        if logger is not None:
+            inner = logging.getLogger(logger.name)
+            for handler in list(inner.handlers):
+                inner.removeHandler(handler)
+            inner.addHandler(self._log_handler)
+            inner.propagate = False
+        return module

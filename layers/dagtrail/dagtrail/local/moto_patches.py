@@ -1,0 +1,89 @@
+"""Every patch dagtrail applies to moto, in one place, pinned to one moto version.
+
+- Lambda invocations (Docker off) go to LambdaSimpleBackend.invoke, which echoes its input;
+  we replace that one method to call the real handlers in-process.
+- Step Functions Retry intervals really sleep; tests may shrink them (`fast_retries`).
+
+tests/unit/local/test_moto_patches.py fails loudly when an upgrade moves what we patch.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+Dispatcher = Callable[[str, dict[str, Any]], Any]
+
+
+class MotoVersionError(RuntimeError):
+    pass
+
+
+def check_version() -> None:
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoVersionError(
+            f"dagtrail's moto patches are written for moto {MOTO_VERSION}, found {moto.__version__}: "
+            "re-check dagtrail/local/moto_patches.py and its tests before upgrading"
+        )
+
+
+def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:
+    """Route moto Lambda Invoke to `dispatch(function_name, event)`. Returns an undo function.
+
+    A handler exception becomes a Lambda function error whose errorType is the exception's
+    class name, which is what Step Functions matches in Retry and Catch.
+    """
+    check_version()
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    original = LambdaSimpleBackend.invoke
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ARG001
+        name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
+        event = json.loads(body) if body else {}
+        try:
+            result = dispatch(name, event)
+        except Exception as exc:  # a Lambda function error, not a crash of the emulator
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-3:],
+            }).encode()
+        return json.dumps(result).encode()
+
+    LambdaSimpleBackend.invoke = invoke
+
+    def undo() -> None:
+        LambdaSimpleBackend.invoke = original
+
+    return undo
+
+
+def fast_retries(factor: float = 0.0) -> Callable[[], None]:
+    """Scale Step Functions Retry sleeps by `factor` (tests). Returns an undo function."""
+    check_version()
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    real_time = retrier_decl.time
+
+    class _Time:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            real_time.sleep(seconds * factor)
+
+    retrier_decl.time = _Time()
+
+    def undo() -> None:
+        retrier_decl.time = real_time
+
+    return undo

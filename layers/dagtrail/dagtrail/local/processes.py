@@ -1,0 +1,189 @@
+"""The local compute backend: each attempt a process (or `docker run` where an engine runs).
+
+It stands in for AWS Batch: submit() returns a job id at once, and the job's life is
+reported as "Batch Job State Change" events through `emit`, into the same job_events
+handler that runs on AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dagtrail.compute.models import JobRequest
+from dagtrail.results.layout import split_uri
+from dagtrail.results.manifest import build_for_dir, write_atomically
+
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+Emit = Callable[[dict[str, Any]], None]
+
+
+def docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class ProcessBackend:
+    name = "local"
+
+    def __init__(self, workdir: Path, emit: Emit, *, max_parallel: int | None = None,
+                 use_docker: bool = False, job_queue: str = "dagtrail-local") -> None:
+        self.workdir = workdir
+        self.results = workdir / "results"
+        self._emit = emit
+        self._slots = threading.BoundedSemaphore(max_parallel or os.cpu_count() or 2)
+        self._use_docker = use_docker
+        self._queue_arn = f"arn:aws:batch:us-east-1:123456789012:job-queue/{job_queue}"
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._cancelled: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    # -- Backend protocol ---------------------------------------------------------------
+    def submit(self, request: JobRequest) -> str:
+        job_id = str(uuid.uuid4())
+        thread = threading.Thread(target=self._run, args=(job_id, request), name=f"job-{request.task}",
+                                  daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+        return job_id
+
+    def terminate(self, job_id: str, reason: str) -> None:
+        with self._lock:
+            self._cancelled.add(job_id)
+            proc = self._procs.get(job_id)
+        if proc and proc.poll() is None:
+            _kill_group(proc)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                _kill_group(proc)
+
+    # -- one job ------------------------------------------------------------------------
+    def _run(self, job_id: str, request: JobRequest) -> None:
+        created = _now_ms()
+        self._event(job_id, request, "RUNNABLE", created=created)
+        with self._slots:
+            if job_id in self._cancelled:
+                self._event(job_id, request, "FAILED", created=created, reason="Terminated before start")
+                return
+            out_dir = self._local(request.output_prefix)
+            if out_dir.exists():  # a rerun of the same attempt number starts clean
+                shutil.rmtree(out_dir)
+            out_dir.mkdir(parents=True)
+            in_dir = self.workdir / "inputs" / request.run_id / request.task / str(request.attempt)
+            self._stage_inputs(in_dir, request.inputs)
+            log_path = self.workdir / "logs" / request.run_id / request.task / f"{request.attempt}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            env = dict(os.environ) | request.env | {
+                "DAGTRAIL_OUTPUT_DIR": str(out_dir), "DAGTRAIL_INPUT_DIR": str(in_dir),
+            }
+            argv = self._argv(request, out_dir, in_dir)
+            started = _now_ms()
+            self._event(job_id, request, "RUNNING", created=created, started=started, log=str(log_path))
+            exit_code, reason = self._execute(job_id, argv, env, in_dir, log_path, request.timeout)
+            stopped = _now_ms()
+            if exit_code == 0:
+                write_atomically(build_for_dir(out_dir, task=request.task, attempt=request.attempt,
+                                               prefix=request.output_prefix), out_dir)
+            status = "SUCCEEDED" if exit_code == 0 else "FAILED"
+            self._event(job_id, request, status, created=created, started=started, stopped=stopped,
+                        exit_code=exit_code, reason=reason, log=str(log_path))
+
+    def _execute(self, job_id: str, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path,
+                 timeout: int) -> tuple[int | None, str | None]:
+        with log_path.open("wb") as log:
+            try:
+                proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                log.write(f"dagtrail: cannot start {argv[0]!r}: {exc}\n".encode())
+                return None, f"CannotStartContainerError: {exc.strerror or exc}"
+            with self._lock:
+                self._procs[job_id] = proc
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                proc.wait()
+                return None, TIMEOUT_REASON
+            finally:
+                with self._lock:
+                    self._procs.pop(job_id, None)
+        if job_id in self._cancelled:
+            return code if code != 0 else None, "Terminated: superseded"
+        reason = None if code == 0 else "Essential container in task exited"
+        return code, reason
+
+    def _argv(self, request: JobRequest, out_dir: Path, in_dir: Path) -> list[str]:
+        if not self._use_docker:
+            return list(request.command)
+        env_flags = [flag for k, v in sorted(request.env.items()) for flag in ("-e", f"{k}={v}")]
+        return [
+            "docker", "run", "--rm", "-v", f"{out_dir}:/dagtrail/output", "-v", f"{in_dir}:/dagtrail/input:ro",
+            *env_flags, "-e", "DAGTRAIL_OUTPUT_DIR=/dagtrail/output", "-e", "DAGTRAIL_INPUT_DIR=/dagtrail/input",
+            request.image, *request.command,
+        ]
+
+    def _stage_inputs(self, in_dir: Path, inputs: dict[str, str]) -> None:
+        if in_dir.exists():
+            shutil.rmtree(in_dir)
+        in_dir.mkdir(parents=True)
+        for dep, prefix in inputs.items():
+            (in_dir / dep).symlink_to(self._local(prefix), target_is_directory=True)
+
+    def _local(self, uri: str) -> Path:
+        _bucket, key = split_uri(uri)
+        return self.results / key
+
+    def _event(self, job_id: str, request: JobRequest, status: str, *, created: int,
+               started: int | None = None, stopped: int | None = None, exit_code: int | None = None,
+               reason: str | None = None, log: str | None = None) -> None:
+        container = {"exitCode": exit_code, "logStreamName": log, "image": request.image}
+        container = {k: v for k, v in container.items() if v is not None}
+        detail: dict[str, Any] = {
+            "jobId": job_id, "jobName": request.job_name, "jobQueue": self._queue_arn, "status": status,
+            "createdAt": created, "container": container, "tags": request.tags,
+            "attempts": [], "dependsOn": [], "parameters": {},
+        }
+        if reason:
+            detail["statusReason"] = reason
+        if started:
+            detail["startedAt"] = started
+        if stopped:
+            detail["stoppedAt"] = stopped
+            detail["attempts"] = [{"container": container, "startedAt": started, "stoppedAt": stopped,
+                                   "statusReason": reason or "Essential container in task exited"}]
+        self._emit({
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Batch Job State Change",
+            "source": "aws.batch", "account": "123456789012", "region": "us-east-1",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "resources": [f"arn:aws:batch:us-east-1:123456789012:job/{job_id}"], "detail": detail,
+        })
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

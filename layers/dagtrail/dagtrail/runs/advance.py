@@ -1,0 +1,154 @@
+"""job_events: Batch/ECS state changes → monotonic transition → SendTaskSuccess/Failure once.
+
+A terminal event is applied once (the conditional transition), but the token is sent until
+`token_sent` is recorded, so a crash between the two is repaired by the next delivery or by
+the reconciler, and a duplicate after that is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from dagtrail import aws
+from dagtrail.events.models import BatchJobStateChange, EcsTaskStateChange
+from dagtrail.runs import lineage as runs_lineage
+from dagtrail.runs.models import JobRecord
+from dagtrail.runs.states import JobState, from_batch, from_ecs
+from dagtrail.runs.table import RunsTable
+
+log = logging.getLogger(__name__)
+
+TASK_FAILED = "dagtrail.TaskFailed"
+# The token is gone: the execution ended, the state timed out, or it was already answered.
+_STALE_TOKEN = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken", "ExecutionDoesNotExist"}
+
+
+class JobUpdate(BaseModel):
+    """A backend-neutral job state change."""
+
+    job_id: str
+    state: JobState
+    started_at: str | None = None
+    stopped_at: str | None = None
+    exit_code: int | None = None
+    status_reason: str | None = None
+    log_stream: str | None = None
+    image_digest: str | None = None
+
+
+class Outcome(BaseModel):
+    job_id: str
+    applied: bool
+    state: JobState
+    token: str  # sent | stale | pending | not-terminal
+
+
+def _ms(value: int | None) -> str | None:
+    return datetime.fromtimestamp(value / 1000, UTC).isoformat() if value else None
+
+
+def from_batch_event(event: BatchJobStateChange) -> JobUpdate:
+    d = event.detail
+    last = d.attempts[-1] if d.attempts else None
+    container = last.container if last else d.container
+    return JobUpdate(
+        job_id=d.jobId, state=from_batch(d.status),
+        started_at=_ms(d.startedAt or (last.startedAt if last else None)),
+        stopped_at=_ms(d.stoppedAt or (last.stoppedAt if last else None)),
+        exit_code=container.exitCode if container.exitCode is not None else d.container.exitCode,
+        status_reason=d.statusReason or (last.statusReason if last else None) or container.reason,
+        log_stream=container.logStreamName or d.container.logStreamName,
+    )
+
+
+def from_ecs_event(event: EcsTaskStateChange) -> JobUpdate:
+    d = event.detail
+    codes = [c.exitCode for c in d.containers]
+    first = d.containers[0] if d.containers else None
+    return JobUpdate(
+        job_id=d.taskArn, state=from_ecs(d.lastStatus, codes),
+        started_at=d.startedAt, stopped_at=d.stoppedAt,
+        exit_code=first.exitCode if first else None,
+        status_reason=d.stoppedReason or (first.reason if first else None),
+        image_digest=first.imageDigest if first else None,
+    )
+
+
+def apply(update: JobUpdate, table: RunsTable | None = None) -> Outcome:
+    table = table or RunsTable()
+    fields = update.model_dump(exclude={"job_id", "state", "image_digest"})
+    applied, record = table.transition(update.job_id, update.state, fields)
+    if applied and record.submitted:
+        runs_lineage.task_run(record, image_digest=update.image_digest)
+    if not record.terminal:
+        return Outcome(job_id=update.job_id, applied=applied, state=record.state, token="not-terminal")
+    if not record.submitted:
+        # Arrived before submit_task recorded the token; submit_task completes it.
+        return Outcome(job_id=update.job_id, applied=applied, state=record.state, token="pending")
+    if record.token_sent:
+        return Outcome(job_id=update.job_id, applied=applied, state=record.state, token="sent")
+    return Outcome(job_id=update.job_id, applied=applied, state=record.state, token=complete(record, table))
+
+
+def complete(record: JobRecord, table: RunsTable) -> str:
+    """Record the attempt's outcome, then answer its task token. Returns 'sent' or 'stale'."""
+    assert record.token and record.run_id and record.task and record.attempt
+    sfn = aws.client("stepfunctions")
+    status = "SUCCEEDED" if record.state == JobState.SUCCEEDED else "FAILED"
+    # The task record first: a dependant's submit_task must find this output when it starts.
+    table.finish_task(record.run_id, record.task, record.attempt, status, record.output_prefix)
+    if status == "SUCCEEDED":
+        runs_lineage.task_outputs(record)
+    try:
+        if status == "SUCCEEDED":
+            sfn.send_task_success(taskToken=record.token, output=json.dumps(_output(record)))
+        else:
+            sfn.send_task_failure(taskToken=record.token, error=TASK_FAILED, cause=_cause(record))
+        result = "sent"
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in _STALE_TOKEN:
+            raise
+        log.warning("token for %s attempt %s not accepted (%s): the state moved on",
+                    record.task, record.attempt, code)
+        result = "stale"
+    table.mark_token_sent(record.job_id)
+    return result
+
+
+def _output(record: JobRecord) -> dict[str, Any]:
+    return {
+        "task": record.task, "attempt": record.attempt, "job_id": record.job_id,
+        "output_prefix": record.output_prefix,
+        "manifest": f"{record.output_prefix}manifest.json" if record.output_prefix else None,
+    }
+
+
+def _cause(record: JobRecord) -> str:
+    parts = [f"task {record.task!r} attempt {record.attempt} failed"]
+    if record.exit_code is not None:
+        parts.append(f"exit code {record.exit_code}")
+    if record.status_reason:
+        parts.append(record.status_reason)
+    return ": ".join(parts)[:32768]
+
+
+def parse_job_event(event: dict) -> tuple[JobUpdate | None, str]:
+    """(update, "") for a Batch/ECS state change we own; (None, why) for anything else."""
+    from pydantic import ValidationError
+
+    kind = event.get("detail-type") if isinstance(event, dict) else None
+    try:
+        if kind == "Batch Job State Change" and event.get("source") == "aws.batch":
+            return from_batch_event(BatchJobStateChange.model_validate(event)), ""
+        if kind == "ECS Task State Change" and event.get("source") == "aws.ecs":
+            return from_ecs_event(EcsTaskStateChange.model_validate(event)), ""
+    except (ValidationError, ValueError) as exc:
+        return None, f"malformed {kind}: {str(exc).splitlines()[0]}"
+    return None, f"not a Batch or ECS state change (detail-type {kind!r})"

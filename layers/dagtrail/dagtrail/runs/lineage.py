@@ -1,0 +1,63 @@
+"""What the workflow handlers tell the lineage graph. Lineage never blocks the workflow:
+a failure here is logged and counted, and the workflow goes on."""
+
+from __future__ import annotations
+
+import logging
+
+from dagtrail.runs.models import JobRecord, RunRecord
+
+log = logging.getLogger(__name__)
+
+
+def _emit(build) -> None:
+    try:
+        from dagtrail.lineage import records, sink
+
+        sink.emit(build(records))
+    except Exception:
+        log.exception("lineage emission failed; the workflow continues")
+
+
+def execution(run: RunRecord, definition_hash: str | None = None) -> None:
+    _emit(lambda r: r.execution(
+        run.run_id, run.workflow, execution_arn=run.execution_arn, status=run.status,
+        started_at=run.started_at, stopped_at=run.stopped_at, params=run.params or None,
+        definition_hash=definition_hash,
+    ))
+
+
+def task_run(job: JobRecord, image_digest: str | None = None) -> None:
+    _emit(lambda r: r.task_run(
+        job.run_id, job.workflow, job.task, job.attempt, status=job.state.value, job_id=job.job_id,
+        backend=job.backend, image=job.image, image_digest=image_digest, command=job.command,
+        started_at=job.started_at, stopped_at=job.stopped_at, exit_code=job.exit_code,
+        status_reason=job.status_reason, log_stream=job.log_stream,
+    ))
+
+
+def task_outputs(job: JobRecord) -> None:
+    """Artifacts the attempt produced (its manifest) and used (its dependencies' manifests)."""
+    from dagtrail.results.store import read_manifest
+
+    def build(r):
+        out = []
+        produced = _refs(r, read_manifest(job.output_prefix)) if job.output_prefix else []
+        used = []
+        for dep, prefix in sorted(job.inputs.items()):
+            manifest = read_manifest(prefix)
+            used += _refs(r, manifest)
+            if manifest is not None:
+                out += r.informed_by(job.run_id, job.task, job.attempt, dep, manifest.attempt)
+        return r.artifacts(job.run_id, job.task, job.attempt, produced=produced, used=used) + out
+
+    _emit(build)
+
+
+def _refs(r, manifest):
+    if manifest is None:
+        return []
+    return [r.ArtifactRef(uri=manifest.uri(e), name=e.name, size=e.size, sha256=e.sha256, etag=e.etag)
+            for e in manifest.artifacts]
+
+

@@ -1,0 +1,83 @@
+"""Items of the runs table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dagtrail.runs.states import JobState
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class JobRecord(_Item):
+    """One attempt's job (Batch job id or ECS task ARN)."""
+
+    job_id: str
+    state: JobState
+    token: str | None = None
+    run_id: str | None = None
+    workflow: str | None = None
+    task: str | None = None
+    attempt: int | None = None
+    backend: str | None = None
+    image: str | None = None
+    command: list[str] = Field(default_factory=list)
+    output_prefix: str | None = None
+    inputs: dict[str, str] = Field(default_factory=dict)
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    exit_code: int | None = None
+    status_reason: str | None = None
+    log_stream: str | None = None
+    token_sent: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in (JobState.SUCCEEDED, JobState.FAILED)
+
+    @property
+    def submitted(self) -> bool:
+        """submit_task has written its half (the token), not only an early event."""
+        return self.token is not None
+
+
+class TaskRecord(_Item):
+    run_id: str
+    task: str
+    status: str = "PENDING"
+    attempts: int = 0
+    succeeded_attempt: int | None = None
+    output_prefix: str | None = None
+    jobs: dict[str, str] = Field(default_factory=dict)  # attempt -> job id
+
+
+class RunRecord(_Item):
+    run_id: str
+    workflow: str
+    execution_arn: str = ""
+    status: str = "RUNNING"
+    params: dict[str, Any] = Field(default_factory=dict)
+    started_at: str | None = None
+    stopped_at: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class SubmitTaskInput(BaseModel):
+    """The Task state's payload to submit_task (docs/internals.md)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(min_length=1)
+    execution_arn: str
+    run_id: str
+    retry_count: int = 0
+    params: dict[str, Any] = Field(default_factory=dict)
+    workflow: str
+    task: str
+    definition: dict[str, Any]

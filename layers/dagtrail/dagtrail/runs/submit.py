@@ -1,0 +1,87 @@
+"""submit_task: allocate the attempt, start the job, hold the task token in the runs table."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from dagtrail import compute, settings
+from dagtrail.compute import JobRequest
+from dagtrail.results.layout import output_prefix
+from dagtrail.runs import lineage as runs_lineage
+from dagtrail.runs.models import JobRecord, SubmitTaskInput
+from dagtrail.runs.states import JobState
+from dagtrail.runs.table import RunsTable
+from dagtrail.spec.models import TaskSpec
+from dagtrail.spec.render import render_task
+
+log = logging.getLogger(__name__)
+
+
+class DependencyNotReady(Exception):
+    """A dependency has no succeeded attempt: the state machine is out of order (a bug)."""
+
+
+def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dict:
+    table = table or RunsTable()
+    cfg = settings.load()
+    attempt, existing_job = table.assign_attempt(payload.run_id, payload.task, payload.token)
+    if existing_job:
+        log.info("duplicate invocation for %s attempt %s: job %s", payload.task, attempt, existing_job)
+        return {"job_id": existing_job, "attempt": attempt, "duplicate": True}
+
+    task = render_task(TaskSpec.model_validate(payload.definition), payload.params)
+    inputs = {}
+    for dep in task.depends_on:
+        record = table.get_task(payload.run_id, dep)
+        if record is None or record.succeeded_attempt is None or not record.output_prefix:
+            raise DependencyNotReady(f"task {payload.task!r}: dependency {dep!r} has not succeeded")
+        inputs[dep] = record.output_prefix
+    prefix = output_prefix(cfg.results_bucket, payload.workflow, payload.run_id, payload.task, attempt)
+    env = dict(task.env) | {
+        "DAGTRAIL_WORKFLOW": payload.workflow,
+        "DAGTRAIL_RUN_ID": payload.run_id,
+        "DAGTRAIL_TASK": payload.task,
+        "DAGTRAIL_ATTEMPT": str(attempt),
+        "DAGTRAIL_OUTPUT_URI": prefix,
+        "DAGTRAIL_INPUT_URIS": ",".join(f"{dep}={uri}" for dep, uri in sorted(inputs.items())),
+    }
+    request = JobRequest(
+        workflow=payload.workflow, run_id=payload.run_id, task=payload.task, attempt=attempt,
+        image=task.image, command=task.command, env=env, resources=task.resources,
+        timeout=task.timeout, compute=task.compute, output_prefix=prefix, inputs=inputs,
+    )
+    backend = compute.backend_for(task.compute)
+    _stop_earlier_attempts(table, backend, payload.run_id, payload.task, attempt)
+    job_id = backend.submit(request)
+
+    now = datetime.now(UTC).isoformat()
+    record = table.register_job(JobRecord(
+        job_id=job_id, state=JobState.SUBMITTED, token=payload.token, run_id=payload.run_id,
+        workflow=payload.workflow, task=payload.task, attempt=attempt, backend=backend.name,
+        image=task.image, command=list(task.command), output_prefix=prefix, inputs=inputs,
+        created_at=now,
+    ))
+    table.link_job(payload.run_id, payload.task, payload.token, attempt, job_id)
+    runs_lineage.task_run(record)
+
+    if record.terminal and not record.token_sent:
+        # The job's terminal event beat this write and could not send the token: send it now.
+        from dagtrail.runs.advance import complete
+
+        complete(record, table)
+    return {"job_id": job_id, "attempt": attempt, "duplicate": False}
+
+
+def _stop_earlier_attempts(table: RunsTable, backend, run_id: str, task: str, attempt: int) -> None:
+    """A Step Functions timeout leaves the old job running: stop it before starting another."""
+    record = table.get_task(run_id, task)
+    for earlier, job_id in (record.jobs if record else {}).items():
+        if int(earlier) >= attempt:
+            continue
+        job = table.get_job(job_id)
+        if job and not job.terminal:
+            try:
+                backend.terminate(job_id, f"superseded by attempt {attempt}")
+            except Exception:  # best effort: the reconciler finds it later
+                log.warning("could not stop %s (attempt %s of %s)", job_id, earlier, task, exc_info=True)

@@ -1,0 +1,263 @@
+"""Reads and conditional writes on the runs table (see docs/internals.md for the keys).
+
+Every write is conditional or idempotent, so a handler can run twice on the same event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from dagtrail import aws, settings
+from dagtrail.runs.models import JobRecord, RunRecord, TaskRecord
+from dagtrail.runs.states import JobState, rank
+
+_SER = TypeSerializer()
+_DE = TypeDeserializer()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:24]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_dynamo(v) for v in value]
+    return value
+
+
+def _item(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_DE.deserialize(v)) for k, v in raw.items()}
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    return _SER.serialize(_dynamo(value))
+
+
+class RunsTable:
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or settings.load().runs_table
+        self._ddb = aws.client("dynamodb")
+
+    # -- runs ---------------------------------------------------------------------------
+    def put_run(self, run: RunRecord) -> None:
+        """Create the run record once; later calls only fill in what is missing."""
+        values = run.model_dump(exclude_none=True)
+        names = {f"#{k}": k for k in values if k != "run_id"}
+        sets = ", ".join(f"#{k} = if_not_exists(#{k}, :{k})" for k in values if k != "run_id")
+        self._ddb.update_item(
+            TableName=self.name,
+            Key=self._key(f"RUN#{run.run_id}", "RUN"),
+            UpdateExpression=f"SET {sets}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":{k}": _attr(v) for k, v in values.items() if k != "run_id"},
+        )
+
+    def finish_run(self, run_id: str, status: str, stopped_at: str | None, error: str | None = None,
+                   cause: str | None = None) -> bool:
+        """Record a terminal run status once; a late or duplicate event changes nothing."""
+        values = {":status": status, ":running": "RUNNING", ":stopped": stopped_at or "",
+                  ":error": error or "", ":cause": cause or ""}
+        try:
+            self._ddb.update_item(
+                TableName=self.name,
+                Key=self._key(f"RUN#{run_id}", "RUN"),
+                UpdateExpression="SET #s = :status, stopped_at = :stopped, #e = :error, cause = :cause",
+                ConditionExpression="attribute_not_exists(#s) OR #s = :running",
+                ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeValues={k: _attr(v) for k, v in values.items()},
+            )
+            return True
+        except ClientError as exc:
+            if _conditional(exc):
+                return False
+            raise
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        raw = self._get(f"RUN#{run_id}", "RUN")
+        return RunRecord(run_id=run_id, **raw) if raw else None
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        items: list[TaskRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :task)",
+            "ExpressionAttributeValues": {":pk": _attr(f"RUN#{run_id}"), ":task": _attr("TASK#")},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            items.extend(self._task(_item(raw)) for raw in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- tasks --------------------------------------------------------------------------
+    def assign_attempt(self, run_id: str, task: str, token: str) -> tuple[int, str | None]:
+        """The attempt number for this task token, allocated once per token.
+
+        Both SET operands read the item as it was, so the counter and the token's entry get
+        the same new value in one atomic write. A repeated token gets its earlier attempt and
+        the job id submitted for it, if any.
+        """
+        h = token_hash(token)
+        try:
+            resp = self._ddb.update_item(
+                TableName=self.name,
+                Key=self._key(f"RUN#{run_id}", f"TASK#{task}"),
+                UpdateExpression=(
+                    "SET attempts = if_not_exists(attempts, :zero) + :one, "
+                    "#tok = if_not_exists(attempts, :zero) + :one, "
+                    "run_id = :run, task = :task, #s = if_not_exists(#s, :pending), "
+                    "jobs = if_not_exists(jobs, :nojobs)"
+                ),
+                ConditionExpression="attribute_not_exists(#tok)",
+                ExpressionAttributeNames={"#tok": f"tok_{h}", "#s": "status"},
+                ExpressionAttributeValues={
+                    ":zero": _attr(0), ":one": _attr(1), ":run": _attr(run_id),
+                    ":task": _attr(task), ":pending": _attr("PENDING"), ":nojobs": _attr({}),
+                },
+                ReturnValues="ALL_NEW",
+            )
+            return int(_item(resp["Attributes"])["attempts"]), None
+        except ClientError as exc:
+            if not _conditional(exc):
+                raise
+        raw = self._get(f"RUN#{run_id}", f"TASK#{task}")
+        return int(raw[f"tok_{h}"]), raw.get(f"job_{h}")
+
+    def link_job(self, run_id: str, task: str, token: str, attempt: int, job_id: str) -> None:
+        self._ddb.update_item(
+            TableName=self.name,
+            Key=self._key(f"RUN#{run_id}", f"TASK#{task}"),
+            UpdateExpression="SET #job = :job, jobs.#a = :job",
+            ExpressionAttributeNames={"#job": f"job_{token_hash(token)}", "#a": str(attempt)},
+            ExpressionAttributeValues={":job": _attr(job_id)},
+        )
+
+    def finish_task(self, run_id: str, task: str, attempt: int, status: str,
+                    output_prefix: str | None) -> None:
+        """Record an attempt's outcome; success is sticky (a late failure of an older attempt
+        cannot undo it)."""
+        values: dict[str, Any] = {":status": status, ":succeeded": "SUCCEEDED"}
+        sets = "#s = :status"
+        if status == "SUCCEEDED":
+            sets += ", succeeded_attempt = :attempt, output_prefix = :prefix"
+            values.update({":attempt": attempt, ":prefix": output_prefix or ""})
+        try:
+            self._ddb.update_item(
+                TableName=self.name,
+                Key=self._key(f"RUN#{run_id}", f"TASK#{task}"),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="attribute_not_exists(#s) OR #s <> :succeeded",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={k: _attr(v) for k, v in values.items()},
+            )
+        except ClientError as exc:
+            if not _conditional(exc):
+                raise
+
+    def get_task(self, run_id: str, task: str) -> TaskRecord | None:
+        raw = self._get(f"RUN#{run_id}", f"TASK#{task}")
+        return self._task(raw) if raw else None
+
+    # -- jobs ---------------------------------------------------------------------------
+    def register_job(self, job: JobRecord) -> JobRecord:
+        """submit_task's half of a job record. An event that arrived first keeps its state."""
+        values = job.model_dump(exclude_none=True, exclude={"job_id", "state", "token_sent"})
+        names = {f"#{k}": k for k in values}
+        sets = [f"#{k} = :{k}" for k in values]
+        sets += ["#state = if_not_exists(#state, :state)", "state_rank = if_not_exists(state_rank, :rank)"]
+        names["#state"] = "state"
+        attrs = {f":{k}": _attr(v) for k, v in values.items()}
+        attrs.update({":state": _attr(job.state.value), ":rank": _attr(rank(job.state))})
+        resp = self._ddb.update_item(
+            TableName=self.name,
+            Key=self._key(f"JOB#{job.job_id}", "JOB"),
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=attrs,
+            ReturnValues="ALL_NEW",
+        )
+        return self._job(_item(resp["Attributes"]))
+
+    def transition(self, job_id: str, state: JobState, fields: dict[str, Any]) -> tuple[bool, JobRecord]:
+        """Move a job forward to `state`. Returns (applied, record after the call).
+
+        Not applied when the stored state is at or past `state`: duplicates and stale
+        events are no-ops. Fields already set (times, exit code) are kept as they are.
+        """
+        values = {k: v for k, v in fields.items() if v is not None}
+        names = {"#state": "state"}
+        sets = ["#state = :state", "state_rank = :rank"]
+        for k in values:
+            names[f"#{k}"] = k
+            sets.append(f"#{k} = if_not_exists(#{k}, :{k})")
+        attrs = {f":{k}": _attr(v) for k, v in values.items()}
+        attrs.update({":state": _attr(state.value), ":rank": _attr(rank(state))})
+        try:
+            resp = self._ddb.update_item(
+                TableName=self.name,
+                Key=self._key(f"JOB#{job_id}", "JOB"),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(state_rank) OR state_rank < :rank",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attrs,
+                ReturnValues="ALL_NEW",
+            )
+            return True, self._job(_item(resp["Attributes"]))
+        except ClientError as exc:
+            if not _conditional(exc):
+                raise
+        return False, self.get_job(job_id)  # type: ignore[return-value]
+
+    def mark_token_sent(self, job_id: str) -> None:
+        self._ddb.update_item(
+            TableName=self.name,
+            Key=self._key(f"JOB#{job_id}", "JOB"),
+            UpdateExpression="SET token_sent = :t",
+            ExpressionAttributeValues={":t": _attr(True)},
+        )
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        raw = self._get(f"JOB#{job_id}", "JOB")
+        return self._job(raw) if raw else None
+
+    # -- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _key(pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any]:
+        resp = self._ddb.get_item(TableName=self.name, Key=self._key(pk, sk), ConsistentRead=True)
+        return _item(resp.get("Item", {}))
+
+    @staticmethod
+    def _job(raw: dict[str, Any]) -> JobRecord:
+        return JobRecord(job_id=raw["pk"].removeprefix("JOB#"), **{k: v for k, v in raw.items() if k != "pk"})
+
+    @staticmethod
+    def _task(raw: dict[str, Any]) -> TaskRecord:
+        return TaskRecord(**raw)
+
+
+def _conditional(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

@@ -1,5 +1,17 @@
-"""Workflow specs: models, the YAML loader and validation."""
+"""Workflow specs: models, the YAML loader, parameters and validation."""
 
+from dagtrail.spec.loader import load_spec, load_spec_text
 from dagtrail.spec.models import Resources, TaskSpec, WorkflowSpec, parse_duration
+from dagtrail.spec.params import parse_param_args, render, resolve_params
 
-__all__ = ["Resources", "TaskSpec", "WorkflowSpec", "parse_duration"]
+__all__ = [
+    "Resources",
+    "TaskSpec",
+    "WorkflowSpec",
+    "load_spec",
+    "load_spec_text",
+    "parse_duration",
+    "parse_param_args",
+    "render",
+    "resolve_params",
+]

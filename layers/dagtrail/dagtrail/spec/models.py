@@ -1,31 +1,48 @@
-"""The workflow spec: pydantic models shared by the YAML loader, the compiler and handlers."""
+"""The workflow spec: pydantic models shared by the YAML loader, the compiler and handlers.
+
+A `WorkflowSpec` that exists is valid: names, dependencies (no unknown or self
+dependencies, no cycles) and `{{ params.x }}` references are checked when it is built,
+whether from YAML (dagtrail.spec.loader adds file and line) or from Python.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 WORKFLOW_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 TASK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Env names become keys inside the ASL Parameters block: a key ending in ".$" would be
+# read as a JSONPath there, so only plain environment-variable names are allowed.
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Step Functions accepts TimeoutSeconds up to 99999999; a year is a generous, sane cap.
+MAX_TIMEOUT = 366 * 86400
+
+ParamValue = str | int | float | bool
 
 
 def parse_duration(value: int | str) -> int:
     """3600, "90m", "2h" -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be seconds or a duration like '90m' or '2h'")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"must be seconds or a duration like '90m' or '2h', got {value!r}")
     if isinstance(value, int):
         seconds = value
     else:
-        match = _DURATION.match(str(value))
+        match = _DURATION.match(value)
         if not match:
             raise ValueError(f"{value!r} is not seconds or a duration like '90m' or '2h'")
         seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
-        raise ValueError("must be positive")
+        raise ValueError(f"must be positive, got {value!r}")
+    if seconds > MAX_TIMEOUT:
+        raise ValueError(f"must be at most {MAX_TIMEOUT} seconds (366 days), got {value!r}")
     return seconds
 
 
@@ -64,16 +81,55 @@ class TaskSpec(_Strict):
     def _duration(cls, v: Any) -> int:
         return parse_duration(v)
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        return v
+
+    def definition(self) -> dict[str, Any]:
+        """The static task definition as JSON data (the `definition` in the submit payload)."""
+        return self.model_dump(mode="json")
+
 
 class WorkflowSpec(_Strict):
     name: str
     description: str = ""
-    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    parameters: dict[str, ParamValue] = Field(default_factory=dict)
     tasks: dict[str, TaskSpec] = Field(min_length=1)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         if not WORKFLOW_NAME.match(v):
-            raise ValueError("must be lowercase letters, digits and '-', at most 40 characters")
+            raise ValueError(
+                f"{v!r} is not a workflow name: lowercase letters, digits and '-', "
+                "at most 40 characters, not starting or ending with '-'"
+            )
         return v
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, v: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        for key in v:
+            if not PARAM_NAME.match(key):
+                raise ValueError(f"{key!r} is not a parameter name ([A-Za-z_][A-Za-z0-9_]*)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkflowSpec:
+        # Imported here: graph and params import this module.
+        from dagtrail.spec.graph import check_graph, check_task_names
+        from dagtrail.spec.params import check_references
+
+        check_task_names(self.tasks)
+        check_graph({name: task.depends_on for name, task in self.tasks.items()})
+        check_references(self)
+        return self
+
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON of the spec: equal specs hash equal, whatever the YAML layout."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

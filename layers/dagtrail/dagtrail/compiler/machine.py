@@ -1,0 +1,52 @@
+"""Spec in, ASL out: a pure function, no I/O, no clock, deterministic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dagtrail.compiler.layout import Block, Parallel, Task, layout, steps_of
+from dagtrail.compiler.states import State, fan_out, fan_out_name, task_failed, task_state
+from dagtrail.spec.models import WorkflowSpec
+
+
+def compile_workflow(spec: WorkflowSpec) -> dict[str, Any]:
+    """The state machine (JSONPath ASL) that runs `spec`, with ${SubmitTaskFunctionArn}."""
+    block = layout({name: task.depends_on for name, task in spec.tasks.items()})
+    start, states = _chain(spec, steps_of(block))
+    return {
+        "Comment": f"dagtrail workflow {spec.name} ({spec.content_hash()})",
+        "StartAt": start,
+        "States": states,
+    }
+
+
+def to_json(asl: dict[str, Any]) -> str:
+    """Byte-for-byte stable text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(asl, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _chain(spec: WorkflowSpec, steps: tuple[Block, ...]) -> tuple[str, dict[str, State]]:
+    """States for blocks run one after another: (StartAt, States)."""
+    names = [_state_name(step) for step in steps]
+    states: dict[str, State] = {}
+    for i, step in enumerate(steps):
+        next_state = names[i + 1] if i + 1 < len(steps) else None
+        if isinstance(step, Task):
+            states[step.name] = task_state(spec.name, step.name, spec.tasks[step.name], next_state=next_state)
+            failed = task_failed(step.name)
+            states[states[step.name]["Catch"][0]["Next"]] = failed
+        elif isinstance(step, Parallel):
+            branches = [_chain(spec, steps_of(branch)) for branch in step.branches]
+            states[names[i]] = fan_out(branches, next_state=next_state)
+        else:  # a Series is never a step of a chain: steps_of flattens it
+            raise AssertionError(f"unexpected block {step!r}")
+    return names[0], states
+
+
+def _state_name(block: Block) -> str:
+    if isinstance(block, Task):
+        return block.name
+    if isinstance(block, Parallel):
+        return fan_out_name(block.members())
+    raise AssertionError(f"unexpected block {block!r}")

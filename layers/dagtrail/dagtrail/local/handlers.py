@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 import sys
 import threading
@@ -51,7 +52,7 @@ class HandlerRegistry:
     def __init__(self, log_file: Path | None = None) -> None:
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.RLock()
-        self._log_handler = logging.FileHandler(log_file) if log_file else logging.NullHandler()
+        self._log_stream = log_file.open("a") if log_file else open(os.devnull, "w")  # noqa: SIM115
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         module = self._load(logical_id)
@@ -77,9 +78,10 @@ class HandlerRegistry:
         # Powertools logs to stdout; local mode keeps stdout for the user (and --json).
         logger = getattr(module, "logger", None)
         if logger is not None:
-            inner = logging.getLogger(logger.name)
-            for handler in list(inner.handlers):
-                inner.removeHandler(handler)
-            inner.addHandler(self._log_handler)
-            inner.propagate = False
+            for handler in logging.getLogger(logger.name).handlers:
+                if isinstance(handler, logging.StreamHandler):
+                    handler.setStream(self._log_stream)
         return module
+
+    def close(self) -> None:
+        self._log_stream.close()

@@ -1,0 +1,64 @@
+"""`dagtrail run SPEC`: run a workflow locally through the real pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dagtrail.errors import RunFailed
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="run a workflow locally on emulated AWS services")
+    p.add_argument("spec", help="workflow spec (YAML)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="override a parameter")
+    p.add_argument("--workdir", default=".dagtrail", help="results, logs and lineage (default .dagtrail)")
+    p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    p.add_argument("--max-parallel", type=int, default=None, help="concurrent tasks (default: cores)")
+    p.add_argument("--docker", choices=("auto", "always", "never"), default="auto",
+                   help="run tasks in containers when a Docker engine is present (default auto)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dagtrail.local.engine import LocalRun
+    from dagtrail.local.progress import Progress
+    from dagtrail.spec import load_spec
+    from dagtrail.spec.params import parse_param_args, resolve_params
+
+    spec = load_spec(args.spec)
+    params = resolve_params(spec, parse_param_args(args.param))
+    if args.max_parallel is not None and args.max_parallel < 1:
+        from dagtrail.errors import UsageError
+
+        raise UsageError("--max-parallel must be at least 1")
+    docker = {"auto": None, "always": True, "never": False}[args.docker]
+    workdir = Path(args.workdir)
+    out = sys.stderr if args.json else sys.stdout
+    run = LocalRun(spec, params, workdir, max_parallel=args.max_parallel, docker=docker)
+    run.progress = Progress(run.run_id, list(spec.tasks), stream=out)
+    summary = run.execute()
+    (workdir / "last-run").write_text(summary.run_id + "\n")
+    if args.json:
+        print(json.dumps(summary.model_dump(mode="json"), indent=2))
+    else:
+        _print_summary(summary)
+    if summary.status != "SUCCEEDED":
+        failed = summary.failed_tasks
+        if failed:
+            t = failed[0]
+            detail = f"exit code {t.exit_code}" if t.exit_code is not None else (t.reason or "failed")
+            if t.exit_code is not None and t.reason:
+                detail += f" ({t.reason})"
+            raise RunFailed(f"run {summary.run_id} failed: task '{t.name}' attempt {t.attempts}: {detail}"
+                            + (f"; log: {t.log}" if t.log else ""))
+        raise RunFailed(f"run {summary.run_id} failed")
+    return 0
+
+
+def _print_summary(summary) -> None:
+    print(f"\nrun {summary.run_id}: {summary.status}")
+    for a in summary.artifacts:
+        print(f"  {a.task}/{a.name}  {a.size} bytes  {a.path or a.uri}")

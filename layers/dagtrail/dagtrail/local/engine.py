@@ -1,0 +1,204 @@
+"""`dagtrail run`: one workflow run through the real pipeline on one machine.
+
+moto hosts Step Functions (running the compiled ASL), DynamoDB, S3 and SQS in-process; the
+state machine's Lambda invocations dispatch to functions/*/app.py; tasks run as local
+processes that report Batch-shaped events, which are routed to the handlers the way the
+EventBridge rules in template.yaml route them on AWS; lineage records travel through an
+SQS queue to the lineage_writer handler, into <workdir>/lineage.db.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dagtrail import aws, compute
+from dagtrail.local import moto_patches, services
+from dagtrail.local.handlers import HandlerRegistry
+from dagtrail.local.processes import ProcessBackend, docker_available
+from dagtrail.local.progress import Progress
+from dagtrail.local.summary import RunSummary, artifacts, task_states
+from dagtrail.runs.table import RunsTable
+from dagtrail.spec.models import WorkflowSpec
+
+POLL_SECONDS = 0.05
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def _quiet_emulator(log_file: Path):
+    """moto and Powertools write diagnostics to the console; keep them in the workdir's log."""
+    import logging
+    import warnings
+
+    handler = logging.FileHandler(log_file)
+    loggers = [logging.getLogger(name) for name in ("moto",)]
+    saved = [(lg, lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+    catcher = warnings.catch_warnings()
+    catcher.__enter__()
+    warnings.filterwarnings("ignore", module="aws_lambda_powertools")
+    warnings.filterwarnings("ignore", message="No application metrics")
+
+    def undo() -> None:
+        catcher.__exit__(None, None, None)
+        for lg, propagate, level in saved:
+            lg.removeHandler(handler)
+            lg.propagate, lg.level = propagate, level
+        handler.close()
+
+    return undo
+
+
+def new_run_id(workflow: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{workflow}-{stamp}-{secrets.token_hex(3)}"
+
+
+class LocalRun:
+    def __init__(self, spec: WorkflowSpec, params: Mapping[str, Any], workdir: Path, *,
+                 max_parallel: int | None = None, docker: bool | None = None,
+                 progress: Progress | None = None, retry_sleep_factor: float = 1.0) -> None:
+        self.spec = spec
+        self.params = dict(params)
+        self.workdir = workdir.resolve()
+        self.max_parallel = max_parallel
+        self.docker = docker_available() if docker is None else docker
+        self.progress = progress
+        self.retry_sleep_factor = retry_sleep_factor
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.run_id = new_run_id(spec.name)
+
+    def execute(self) -> RunSummary:
+        from moto import mock_aws
+
+        from dagtrail.compiler import compile_workflow
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        definition = json.dumps(compile_workflow(self.spec))
+        previous = services.apply_environment(self.workdir)
+        undo: list = []
+        backend = ProcessBackend(self.workdir, self.events.put, max_parallel=self.max_parallel,
+                                 use_docker=self.docker)
+        try:
+            with mock_aws(config=services.MOTO_CONFIG):
+                aws.reset_clients()
+                stack = services.create_resources()
+                self.registry = HandlerRegistry(self.workdir / "handlers.log")
+                undo.append(self.registry.close)
+                undo.append(_quiet_emulator(self.workdir / "handlers.log"))
+                undo.append(moto_patches.install_lambda_dispatch(self.registry.invoke))
+                if self.retry_sleep_factor != 1.0:
+                    undo.append(moto_patches.fast_retries(self.retry_sleep_factor))
+                compute.use_local(backend)
+                undo.append(lambda: compute.use_local(None))
+                for logical_id, arn in stack.function_arns.items():
+                    definition = definition.replace("${%sArn}" % logical_id, arn)
+                return self._run(definition, stack)
+        finally:
+            backend.shutdown()
+            for fn in reversed(undo):
+                fn()
+            services.restore_environment(previous)
+
+    def _run(self, definition: str, stack: services.LocalStack) -> RunSummary:
+        sfn = aws.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name=f"dagtrail-{self.spec.name}", definition=definition, roleArn=stack.role_arn,
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,
+                                        input=json.dumps({"params": self.params}))["executionArn"]
+        self._execution_event(sfn.describe_execution(executionArn=execution))
+        table = RunsTable()
+        names = list(self.spec.tasks)
+        while True:
+            self._deliver_events()
+            self._drain_lineage(stack)
+            if self.progress:
+                self.progress.update(task_states(table, self.run_id, names))
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] in TERMINAL:
+                break
+            time.sleep(POLL_SECONDS)
+        self._deliver_events()
+        self._execution_event(described)
+        self._drain_lineage(stack)
+        states = task_states(table, self.run_id, names)
+        if self.progress:
+            self.progress.update(states)
+        return RunSummary(
+            run_id=self.run_id, workflow=self.spec.name,
+            status="SUCCEEDED" if described["status"] == "SUCCEEDED" else "FAILED",
+            started_at=described["startDate"].isoformat(),
+            stopped_at=described.get("stopDate", datetime.now(UTC)).isoformat(),
+            tasks=list(states.values()), artifacts=artifacts(table, self.run_id, names),
+        )
+
+    # -- event delivery -----------------------------------------------------------------
+    def _deliver_events(self) -> None:
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            for logical_id in self._route(event):
+                self.registry.invoke(logical_id, event)
+
+    @staticmethod
+    def _route(event: dict[str, Any]) -> list[str]:
+        return {
+            "Batch Job State Change": ["JobEventsFunction"],
+            "ECS Task State Change": ["JobEventsFunction"],
+            "Step Functions Execution Status Change": ["ExecutionEventsFunction"],
+        }.get(event.get("detail-type", ""), [])
+
+    def _execution_event(self, described: dict[str, Any]) -> None:
+        """moto emits no aws.states events: make the one AWS would send."""
+        def ms(value: Any) -> int | None:
+            return int(value.timestamp() * 1000) if value else None
+
+        detail = {
+            "executionArn": described["executionArn"], "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"], "status": described["status"],
+            "startDate": ms(described.get("startDate")), "stopDate": ms(described.get("stopDate")),
+            "input": described.get("input"), "output": described.get("output"),
+            "error": described.get("error"), "cause": described.get("cause"),
+        }
+        self.events.put({
+            "version": "0", "id": secrets.token_hex(16), "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": services.ACCOUNT, "region": services.REGION,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resources": [described["executionArn"]], "detail": detail,
+        })
+        self._deliver_events()
+
+    def _drain_lineage(self, stack: services.LocalStack) -> None:
+        """The SQS event source mapping of lineage_writer, in miniature."""
+        sqs = aws.client("sqs")
+        while True:
+            messages = sqs.receive_message(QueueUrl=stack.lineage_queue_url, MaxNumberOfMessages=10,
+                                           AttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                return
+            event = {"Records": [{
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs", "awsRegion": services.REGION,
+                "eventSourceARN": f"arn:aws:sqs:{services.REGION}:{services.ACCOUNT}:{services.LINEAGE_QUEUE}",
+            } for m in messages]}
+            result = self.registry.invoke("LineageWriterFunction", event) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                sqs.delete_message_batch(QueueUrl=stack.lineage_queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            if failed:
+                return  # redelivered on the next cycle; the DLQ takes them after 3 receives

@@ -1,0 +1,84 @@
+"""The outcome of a run as the user sees it (`dagtrail run --json`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from dagtrail.results.store import local_path, read_manifest
+from dagtrail.runs.table import RunsTable
+
+
+class TaskSummary(BaseModel):
+    name: str
+    status: str  # SUCCEEDED | FAILED | RUNNING | NOT_STARTED
+    attempts: int = 0
+    started_at: str | None = None
+    stopped_at: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    log: str | None = None
+
+
+class ArtifactSummary(BaseModel):
+    task: str
+    name: str
+    uri: str
+    size: int
+    sha256: str
+    path: str | None = None
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    workflow: str
+    status: str  # SUCCEEDED | FAILED
+    started_at: str | None = None
+    stopped_at: str | None = None
+    tasks: list[TaskSummary] = Field(default_factory=list)
+    artifacts: list[ArtifactSummary] = Field(default_factory=list)
+
+    @property
+    def failed_tasks(self) -> list[TaskSummary]:
+        return [t for t in self.tasks if t.status == "FAILED"]
+
+
+def task_states(table: RunsTable, run_id: str, task_names: list[str]) -> dict[str, TaskSummary]:
+    """Each task's current state, from the runs table (what the handlers recorded)."""
+    records = {r.task: r for r in table.list_tasks(run_id)}
+    out: dict[str, TaskSummary] = {}
+    for name in task_names:
+        record = records.get(name)
+        if record is None or not record.jobs:
+            out[name] = TaskSummary(name=name, status="NOT_STARTED", attempts=record.attempts if record else 0)
+            continue
+        jobs = [table.get_job(record.jobs[k]) for k in sorted(record.jobs, key=int)]
+        jobs = [j for j in jobs if j is not None]
+        last = jobs[-1] if jobs else None
+        if record.status in ("SUCCEEDED", "FAILED") and last is not None and last.terminal:
+            status = record.status
+        else:
+            status = last.state.value if last else "SUBMITTED"
+        out[name] = TaskSummary(
+            name=name, status=status, attempts=len(record.jobs),
+            started_at=next((j.started_at for j in jobs if j.started_at), None),
+            stopped_at=last.stopped_at if last else None,
+            exit_code=last.exit_code if last else None,
+            reason=last.status_reason if last and last.state.value == "FAILED" else None,
+            log=last.log_stream if last else None,
+        )
+    return out
+
+
+def artifacts(table: RunsTable, run_id: str, task_names: list[str]) -> list[ArtifactSummary]:
+    out = []
+    for name in task_names:
+        record = table.get_task(run_id, name)
+        if record is None or not record.output_prefix:
+            continue
+        manifest = read_manifest(record.output_prefix)
+        for entry in manifest.artifacts if manifest else []:
+            uri = manifest.uri(entry)
+            path = local_path(uri)
+            out.append(ArtifactSummary(task=name, name=entry.name, uri=uri, size=entry.size,
+                                       sha256=entry.sha256, path=str(path) if path else None))
+    return out

@@ -74,7 +74,9 @@ def _parse(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         problem = " ".join(str(problem).split())
-        raise SpecError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+        # At end of input PyYAML points one line past the last; name the last line instead.
+        line = min(mark.line + 1, max(1, len(text.splitlines()))) if mark else None
+        raise SpecError(f"invalid YAML: {problem}", file=file, line=line) from None
     finally:
         loader.dispose()
 

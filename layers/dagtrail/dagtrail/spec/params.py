@@ -112,7 +112,7 @@ def _coerce(name: str, raw: str, default: ParamValue) -> ParamValue:
     if not isinstance(raw, str):  # already typed (e.g. from JSON): must match the default's type
         if type(raw) is type(default) or (isinstance(default, float) and type(raw) is int):
             return float(raw) if isinstance(default, float) else raw
-        raise UsageError(f"--param {name}={raw!r}: must be a {_kind(default)} like its default {default!r}")
+        raise UsageError(f"--param {name}={raw!r}: must be {_kind(default)} like its default {default!r}")
     text = raw.strip()
     try:
         if isinstance(default, bool):
@@ -130,10 +130,10 @@ def _coerce(name: str, raw: str, default: ParamValue) -> ParamValue:
             return number
     except ValueError:
         raise UsageError(
-            f"--param {name}={raw}: must be a {_kind(default)} like its default {format_value(default)}"
+            f"--param {name}={raw}: must be {_kind(default)} like its default {format_value(default)}"
         ) from None
     return raw
 
 
 def _kind(value: ParamValue) -> str:
-    return {bool: "boolean (true/false)", int: "integer", float: "number"}.get(type(value), "string")
+    return {bool: "a boolean (true/false)", int: "an integer", float: "a number"}.get(type(value), "a string")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,7 +60,7 @@ def task_state(workflow: str, name: str, task: TaskSpec, *, next_state: str | No
                 "params.$": "$.params",
                 "workflow": workflow,
                 "task": name,
-                "definition": task.definition(),
+                "definition": definition_text(task),
             },
         },
         # State data stays the execution input: no run data ever travels in state.
@@ -69,6 +70,17 @@ def task_state(workflow: str, name: str, task: TaskSpec, *, next_state: str | No
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed_state_name(name)}],
     }
     return _link(state, next_state)
+
+
+def definition_text(task: TaskSpec) -> str:
+    """The static task definition as canonical JSON text.
+
+    Text, not an object: asl-validator 4.0.0 rejects an array item in a payload template
+    that is empty or spans lines (its "not JSONata" pattern is `^(?!\\{% )(.+)(?! %\\})$`,
+    no dotall), and argv items such as a `python3 -c` script do both. Step Functions
+    itself accepts either; a string value is valid for both.
+    """
+    return json.dumps(task.definition(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def task_failed(name: str) -> State:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dagtrail.runs.states import JobState
 
@@ -81,3 +82,10 @@ class SubmitTaskInput(BaseModel):
     workflow: str
     task: str
     definition: dict[str, Any]
+
+    @field_validator("definition", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        # Compiled machines carry the definition as a JSON string, so that user keys ending
+        # in ".$" are never read as JSONPath by Step Functions.
+        return json.loads(value) if isinstance(value, str) else value

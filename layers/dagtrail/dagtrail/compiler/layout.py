@@ -6,25 +6,25 @@ So the DAG is decomposed recursively:
 
 * a set of tasks that falls apart into weakly connected components runs them as the
   branches of one Parallel block (there are no edges between components);
-* a connected set is split into a series `S ; rest`, where S is a prefix of topological
-  levels (level = longest dependency path within the set). The compiler takes the
-  earliest *clean* prefix: one where every task outside S has every task of S as an
-  ancestor, so making `rest` wait for all of S adds no wait that the DAG did not already
-  imply. Both halves are laid out the same way.
+* a connected set is split into a series of bands of topological levels (level =
+  longest dependency path within the set). It is cut after every *clean* level prefix
+  S: one where every task outside S has every task of S as an ancestor, so making the
+  later bands wait for all of S adds no wait that the DAG did not already imply. Each
+  band is laid out the same way.
 
 Every series-parallel DAG has a clean split at each step (a series composition A;B puts
 every node of B above every node of A, so A is exactly a level prefix), and then the
 layout is exact: each task starts as soon as its own ancestors have finished.
 
 A DAG that is not series-parallel (the smallest is the "N": a->c, b->c, b->d) has no clean
-split somewhere. The compiler then splits after the first level anyway. That is still
-correct — a prefix of levels contains every dependency of its own tasks, and `rest` starts
-only after all of S — but tasks in `rest` also wait for tasks of S they do not depend on
-(in the N, d waits for a). The cost is concurrency, never correctness: at each such split,
-the later tasks also wait for the unrelated tasks of the first level. `extra_waits` lists
-exactly which waits a layout adds; docs/compiler.md discusses it.
+cut somewhere. The compiler then cuts after the first level S anyway and looks again at
+the rest. That is still correct — a level prefix holds every dependency of its own
+tasks, and the rest starts only after all of S — but tasks of the rest also wait for
+tasks of S they do not depend on (in the N, d waits for a). The cost is concurrency,
+never correctness. `extra_waits` lists exactly which waits a layout adds;
+docs/compiler.md discusses it.
 
-Correctness invariant of `_layout(nodes)`: when the block for `nodes` starts, every
+Correctness invariant of `_Layout.block(nodes)`: when the block for `nodes` starts, every
 dependency of a task in `nodes` that lies outside `nodes` has already succeeded.
 """
 
@@ -90,8 +90,9 @@ class _Layout:
         components = self.components(nodes)
         if len(components) > 1:
             return Parallel(tuple(self.block(c) for c in components))
-        # Connected: peel series steps off the front iteratively, so a long chain costs no
-        # recursion depth.
+        # Connected. Cut at every clean level boundary at once (all of them are clean in
+        # this set, so the bands can run in series without extra waits); with none, peel
+        # off the first level and look again. A loop, so a long chain costs no recursion.
         steps: list[Block] = []
         rest = nodes
         while True:
@@ -102,7 +103,12 @@ class _Layout:
             if len(components) > 1:
                 steps.append(Parallel(tuple(self.block(c) for c in components)))
                 break
-            first = self.split(rest)
+            bands = self.clean_bands(rest)
+            if len(bands) > 1:
+                for band in bands:
+                    steps.extend(steps_of(self.block(band)))
+                break
+            first = frozenset(self.levels(rest)[0])
             steps.extend(steps_of(self.block(first)))
             rest = rest - first
         return steps[0] if len(steps) == 1 else Series(tuple(steps))
@@ -124,23 +130,35 @@ class _Layout:
             result.append(frozenset(component))
         return result
 
-    def split(self, nodes: frozenset[str]) -> frozenset[str]:
-        """The earliest clean level prefix of a connected set, else the first level."""
+    def levels(self, nodes: frozenset[str]) -> list[list[str]]:
+        """Tasks by level: the longest dependency path to them within `nodes`."""
         level: dict[str, int] = {}
+        by_level: list[list[str]] = []
         for task in sorted(nodes, key=self.order.__getitem__):
             inside = [level[d] for d in self.deps[task] if d in nodes]
             level[task] = 1 + max(inside) if inside else 0
-        by_level: dict[int, list[str]] = {}
-        for task, lv in level.items():
-            by_level.setdefault(lv, []).append(task)
+            if level[task] == len(by_level):
+                by_level.append([])
+            by_level[level[task]].append(task)
+        return by_level
+
+    def clean_bands(self, nodes: frozenset[str]) -> list[frozenset[str]]:
+        """`nodes` cut at every clean level prefix (a prefix every later task descends from
+        entirely). One band when there is none."""
+        by_level = self.levels(nodes)
+        bands: list[frozenset[str]] = []
         prefix: set[str] = set()
-        for k in range(1, max(by_level) + 1):
+        band: set[str] = set()
+        for k in range(1, len(by_level)):
             prefix |= set(by_level[k - 1])
+            band |= set(by_level[k - 1])
             # Every task above level k has a level-k ancestor (its longest path runs through
-            # one), so checking the tasks at level k checks the whole rest.
+            # one), so checking the tasks at level k checks all of them.
             if all(prefix <= self.ancestors[task] for task in by_level[k]):
-                return frozenset(prefix)
-        return frozenset(by_level[0])
+                bands.append(frozenset(band))
+                band = set()
+        bands.append(frozenset(band | set(by_level[-1])))
+        return bands
 
 
 def extra_waits(block: Block, deps: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:

@@ -6,7 +6,15 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEMO_SPEC := examples/heat-diffusion/workflow.yaml
 
-.PHONY: demo test unit integration e2e check-asl statemachines bench clean
+.PHONY: demo test unit integration e2e check-asl statemachines bench clean sam-tools
+
+# Deployment tooling lives in its own venvs: aws-sam-cli and checkov pin conflicting boto3s,
+# and neither may leak into .venv (where the runtime pins live).
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+CHECKOV_VERSION := 3.3.30
+SAM_STAMP := .venv-sam/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION)
+CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "dagtrail needs Python 3.11+"'
@@ -23,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/dagtrail run $(DEMO_SPEC) --param nx=64
 	$(BIN)/dagtrail lineage show latest --format text
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q
 
 statemachines: $(STAMP)
@@ -31,6 +39,19 @@ statemachines: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+$(SAM_STAMP):
+	test -x .venv-sam/bin/python || $(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==$(CFN_LINT_VERSION)
+	touch $@
+
+$(CHECKOV_STAMP):
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+# sam build needs python3.13 on PATH (the functions' runtime); pyenv provides it here.
+sam-tools: $(SAM_STAMP) $(CHECKOV_STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules .dagtrail .aws-sam

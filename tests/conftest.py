@@ -55,8 +55,9 @@ def aws_mock():
     from moto import mock_aws
 
     from dagtrail import aws
+    from dagtrail.local.services import MOTO_CONFIG
 
-    with mock_aws():
+    with mock_aws(config=MOTO_CONFIG):
         aws.reset_clients()
         yield
     aws.reset_clients()

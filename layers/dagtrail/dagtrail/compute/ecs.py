@@ -65,13 +65,21 @@ class EcsBackend:
     def _definition_for(self, image: str) -> str:
         if image in _DEFINITIONS:
             return _DEFINITIONS[image]
+        family = definition_name("dagtrail", image)
+        try:
+            latest = self._ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+            if latest["containerDefinitions"][0].get("image") == image:
+                _DEFINITIONS[image] = latest["taskDefinitionArn"]
+                return _DEFINITIONS[image]
+        except ClientError:
+            pass  # first use of this image
         template = self._ecs.describe_task_definition(taskDefinition=self._cfg.ecs_task_definition)
         base: dict[str, Any] = template["taskDefinition"]
         container = dict(base["containerDefinitions"][0], name=CONTAINER, image=image)
         kwargs = {k: base[k] for k in ("taskRoleArn", "executionRoleArn", "networkMode", "cpu", "memory",
                                        "requiresCompatibilities") if k in base}
         arn = self._ecs.register_task_definition(
-            family=definition_name("dagtrail", image), containerDefinitions=[container], **kwargs,
+            family=family, containerDefinitions=[container], **kwargs,
         )["taskDefinition"]["taskDefinitionArn"]
         _DEFINITIONS[image] = arn
         return arn

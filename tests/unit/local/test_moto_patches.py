@@ -1,0 +1,63 @@
+"""These fail loudly when a moto upgrade moves what dagtrail patches (see moto_patches.py)."""
+
+import inspect
+import json
+
+import boto3
+import moto
+import pytest
+
+from dagtrail.local import moto_patches
+
+
+def test_moto_is_the_version_the_patches_were_written_for():
+    assert moto.__version__ == moto_patches.MOTO_VERSION, (
+        "moto was upgraded: re-check dagtrail/local/moto_patches.py, then update MOTO_VERSION")
+
+
+def test_the_patched_lambda_method_still_has_the_expected_signature():
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    params = list(inspect.signature(LambdaSimpleBackend.invoke).parameters)
+    assert params == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
+
+
+def test_the_retry_sleep_is_still_time_sleep_in_retrier_decl():
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    assert "time.sleep(" in inspect.getsource(retrier_decl)
+
+
+def test_lambda_invoke_dispatches_to_our_function_and_errors_carry_the_class_name(aws_mock):
+    calls = []
+
+    class Boom(Exception):
+        pass
+
+    def dispatch(name, event):
+        calls.append((name, event))
+        if event.get("fail"):
+            raise Boom("no")
+        return {"echo": event["x"]}
+
+    undo = moto_patches.install_lambda_dispatch(dispatch)
+    try:
+        iam = boto3.client("iam")
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam = boto3.client("lambda")
+        lam.create_function(FunctionName="Fn", Runtime="python3.13", Role=role, Handler="app.handler",
+                            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+        ok = lam.invoke(FunctionName="Fn", Payload=json.dumps({"x": 1}))
+        assert json.loads(ok["Payload"].read()) == {"echo": 1} and "FunctionError" not in ok
+        bad = lam.invoke(FunctionName="Fn", Payload=json.dumps({"fail": True}))
+        assert bad["FunctionError"] == "Unhandled"
+        assert json.loads(bad["Payload"].read())["errorType"] == "Boom"
+        assert [c[0] for c in calls] == ["Fn", "Fn"]
+    finally:
+        undo()
+
+
+def test_version_check_raises_on_a_mismatch(monkeypatch):
+    monkeypatch.setattr(moto, "__version__", "9.9.9")
+    with pytest.raises(moto_patches.MotoVersionError, match="9.9.9"):
+        moto_patches.check_version()

@@ -44,7 +44,7 @@ def random_spec(seed: int) -> WorkflowSpec:
 
 def machines(tmp_path: Path) -> list[Path]:
     paths = sorted((REPO / "statemachines").glob("*.asl.json"))
-    specs = [load_spec(FIXTURES / "diamond.yaml")] + [random_spec(seed) for seed in range(40)]
+    specs = [load_spec(FIXTURES / "diamond.yaml")] + [random_spec(seed) for seed in range(30)]
     for spec in specs:
         path = tmp_path / f"{spec.name}.asl.json"
         path.write_text(to_json(compile_workflow(spec)))

@@ -66,13 +66,8 @@ def aws_mock():
 @pytest.fixture
 def runs_table(aws_mock, monkeypatch):
     from dagtrail import aws
-    from dagtrail.runs.table import RunsTable
+    from dagtrail.runs.table import RunsTable, table_definition
 
     monkeypatch.setenv("DAGTRAIL_RUNS_TABLE", "runs-test")
-    aws.client("dynamodb").create_table(
-        TableName="runs-test", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
+    aws.client("dynamodb").create_table(**table_definition("runs-test"))
     return RunsTable()

@@ -16,6 +16,9 @@ class Backend(Protocol):
     def terminate(self, job_id: str, reason: str) -> None:
         """Stop a job that is no longer wanted (best effort)."""
 
+    def describe(self, job_ids: list[str]) -> dict:
+        """Current state of each job the backend still knows: {job_id: JobUpdate}."""
+
 
 _local_backend: Backend | None = None
 

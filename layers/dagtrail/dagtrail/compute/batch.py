@@ -46,6 +46,16 @@ class BatchBackend:
     def terminate(self, job_id: str, reason: str) -> None:
         self._batch.terminate_job(jobId=job_id, reason=reason[:256])
 
+    def describe(self, job_ids: list[str]) -> dict:
+        from dagtrail.events.models import BatchJobDetail
+        from dagtrail.runs.advance import from_batch_detail
+
+        found = {}
+        for i in range(0, len(job_ids), 100):  # DescribeJobs takes at most 100 ids
+            for job in self._batch.describe_jobs(jobs=job_ids[i:i + 100])["jobs"]:
+                found[job["jobId"]] = from_batch_detail(BatchJobDetail.model_validate(job))
+        return found
+
     def _definition_for(self, image: str) -> str:
         if image in _DEFINITIONS:
             return _DEFINITIONS[image]

@@ -62,6 +62,17 @@ class EcsBackend:
     def terminate(self, job_id: str, reason: str) -> None:
         self._ecs.stop_task(cluster=self._cfg.ecs_cluster, task=job_id, reason=reason[:255])
 
+    def describe(self, job_ids: list[str]) -> dict:
+        from dagtrail.events.models import EcsTaskDetail
+        from dagtrail.runs.advance import from_ecs_detail
+
+        found = {}
+        for i in range(0, len(job_ids), 100):  # DescribeTasks takes at most 100 tasks
+            resp = self._ecs.describe_tasks(cluster=self._cfg.ecs_cluster, tasks=job_ids[i:i + 100])
+            for task in resp["tasks"]:
+                found[task["taskArn"]] = from_ecs_detail(EcsTaskDetail.model_validate(task))
+        return found
+
     def _definition_for(self, image: str) -> str:
         if image in _DEFINITIONS:
             return _DEFINITIONS[image]

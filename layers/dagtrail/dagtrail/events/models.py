@@ -5,9 +5,10 @@ Tolerant of fields AWS adds later (extra fields are ignored), strict about what 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Loose(BaseModel):
@@ -66,6 +67,8 @@ class EcsContainer(_Loose):
 
 
 class EcsTaskDetail(_Loose):
+    """As in the event, and as DescribeTasks returns it (datetimes there, strings here)."""
+
     taskArn: str
     clusterArn: str = ""
     lastStatus: str
@@ -77,6 +80,11 @@ class EcsTaskDetail(_Loose):
     startedAt: str | None = None
     stoppedAt: str | None = None
     group: str | None = None
+
+    @field_validator("createdAt", "startedAt", "stoppedAt", mode="before")
+    @classmethod
+    def _iso(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else value
     startedBy: str | None = None
 
 

@@ -28,6 +28,7 @@ from dagtrail.runs.table import RunsTable
 from dagtrail.spec.models import WorkflowSpec
 
 POLL_SECONDS = 0.05
+RECONCILE_EVERY_SECONDS = 5.0  # the scheduled reconcile Lambda, at a local pace
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -56,6 +57,12 @@ def _quiet_emulator(log_file: Path):
         handler.close()
 
     return undo
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {"version": "0", "id": secrets.token_hex(16), "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": services.ACCOUNT, "region": services.REGION,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "resources": [], "detail": {}}
 
 
 def new_run_id(workflow: str) -> str:
@@ -119,9 +126,13 @@ class LocalRun:
         self._execution_event(sfn.describe_execution(executionArn=execution))
         table = RunsTable()
         names = list(self.spec.tasks)
+        next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
         while True:
             self._deliver_events()
             self._drain_lineage(stack)
+            if time.monotonic() >= next_reconcile:
+                self.registry.invoke("ReconcileFunction", _scheduled_event())
+                next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
             if self.progress:
                 self.progress.update(task_states(table, self.run_id, names))
             described = sfn.describe_execution(executionArn=execution)

@@ -49,6 +49,7 @@ class ProcessBackend:
         self._procs: dict[str, subprocess.Popen] = {}
         self._cancelled: set[str] = set()
         self._threads: list[threading.Thread] = []
+        self._last: dict[str, dict[str, Any]] = {}  # job id -> its latest Batch-shaped detail
         self._lock = threading.Lock()
 
     # -- Backend protocol ---------------------------------------------------------------
@@ -67,6 +68,15 @@ class ProcessBackend:
             proc = self._procs.get(job_id)
         if proc and proc.poll() is None:
             _kill_group(proc)
+
+    def describe(self, job_ids: list[str]) -> dict:
+        """What DescribeJobs would say: the latest state of each job this backend ran."""
+        from dagtrail.events.models import BatchJobDetail
+        from dagtrail.runs.advance import from_batch_detail
+
+        with self._lock:
+            known = {j: self._last[j] for j in job_ids if j in self._last}
+        return {j: from_batch_detail(BatchJobDetail.model_validate(d)) for j, d in known.items()}
 
     def shutdown(self) -> None:
         with self._lock:
@@ -170,6 +180,8 @@ class ProcessBackend:
             detail["stoppedAt"] = stopped
             detail["attempts"] = [{"container": container, "startedAt": started, "stoppedAt": stopped,
                                    "statusReason": reason or "Essential container in task exited"}]
+        with self._lock:
+            self._last[job_id] = detail
         self._emit({
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Batch Job State Change",
             "source": "aws.batch", "account": "123456789012", "region": "us-east-1",

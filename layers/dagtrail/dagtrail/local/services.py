@@ -46,6 +46,7 @@ def environment(workdir: Path) -> dict[str, str]:
         "DAGTRAIL_RESULTS_DIR": str(workdir / "results"),
         "DAGTRAIL_GRAPH_URL": f"gremlite://{(workdir / 'lineage.db').resolve()}",
         "DAGTRAIL_COMPUTE_BACKEND": "local",
+        "DAGTRAIL_RECONCILE_QUIET_SECONDS": "5",
         "POWERTOOLS_SERVICE_NAME": "dagtrail",
         "POWERTOOLS_METRICS_NAMESPACE": "dagtrail",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -82,13 +83,9 @@ def restore_environment(previous: dict[str, str | None]) -> None:
 
 def create_resources() -> LocalStack:
     """The parts of template.yaml a local run touches, created in moto."""
-    ddb = aws.client("dynamodb")
-    ddb.create_table(
-        TableName=RUNS_TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
+    from dagtrail.runs.table import table_definition
+
+    aws.client("dynamodb").create_table(**table_definition(RUNS_TABLE))
     aws.client("s3").create_bucket(Bucket=RESULTS_BUCKET)
     sqs = aws.client("sqs")
     dlq_url = sqs.create_queue(QueueName=LINEAGE_DLQ)["QueueUrl"]

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from dagtrail import aws
-from dagtrail.events.models import BatchJobStateChange, EcsTaskStateChange
+from dagtrail.events.models import BatchJobDetail, BatchJobStateChange, EcsTaskDetail, EcsTaskStateChange
 from dagtrail.runs import lineage as runs_lineage
 from dagtrail.runs.models import JobRecord
 from dagtrail.runs.states import JobState, from_batch, from_ecs
@@ -54,7 +54,11 @@ def _ms(value: int | None) -> str | None:
 
 
 def from_batch_event(event: BatchJobStateChange) -> JobUpdate:
-    d = event.detail
+    return from_batch_detail(event.detail)
+
+
+def from_batch_detail(d: BatchJobDetail) -> JobUpdate:
+    """A Batch job as the event reports it, or as DescribeJobs does (same shape)."""
     last = d.attempts[-1] if d.attempts else None
     container = last.container if last else d.container
     return JobUpdate(
@@ -68,7 +72,10 @@ def from_batch_event(event: BatchJobStateChange) -> JobUpdate:
 
 
 def from_ecs_event(event: EcsTaskStateChange) -> JobUpdate:
-    d = event.detail
+    return from_ecs_detail(event.detail)
+
+
+def from_ecs_detail(d: EcsTaskDetail) -> JobUpdate:
     codes = [c.exitCode for c in d.containers]
     first = d.containers[0] if d.containers else None
     return JobUpdate(

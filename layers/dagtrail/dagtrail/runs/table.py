@@ -6,6 +6,7 @@ Every write is conditional or idempotent, so a handler can run twice on the same
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,11 @@ from botocore.exceptions import ClientError
 from dagtrail import aws, settings
 from dagtrail.runs.models import JobRecord, RunRecord, TaskRecord
 from dagtrail.runs.states import JobState, rank
+
+# A sparse index holds only jobs whose task token is still unanswered.
+OPEN_INDEX = "open-jobs"
+OPEN_KEY = "open_job"
+OPEN_VALUE = "open"
 
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
@@ -185,10 +191,12 @@ class RunsTable:
         values = job.model_dump(exclude_none=True, exclude={"job_id", "state", "token_sent"})
         names = {f"#{k}": k for k in values}
         sets = [f"#{k} = :{k}" for k in values]
-        sets += ["#state = if_not_exists(#state, :state)", "state_rank = if_not_exists(state_rank, :rank)"]
+        sets += ["#state = if_not_exists(#state, :state)", "state_rank = if_not_exists(state_rank, :rank)",
+                 f"{OPEN_KEY} = :open", "updated_at = :now"]
         names["#state"] = "state"
         attrs = {f":{k}": _attr(v) for k, v in values.items()}
-        attrs.update({":state": _attr(job.state.value), ":rank": _attr(rank(job.state))})
+        attrs.update({":state": _attr(job.state.value), ":rank": _attr(rank(job.state)),
+                      ":open": _attr(OPEN_VALUE), ":now": _attr(_now())})
         resp = self._ddb.update_item(
             TableName=self.name,
             Key=self._key(f"JOB#{job.job_id}", "JOB"),
@@ -207,12 +215,12 @@ class RunsTable:
         """
         values = {k: v for k, v in fields.items() if v is not None}
         names = {"#state": "state"}
-        sets = ["#state = :state", "state_rank = :rank"]
+        sets = ["#state = :state", "state_rank = :rank", "updated_at = :now"]
         for k in values:
             names[f"#{k}"] = k
             sets.append(f"#{k} = if_not_exists(#{k}, :{k})")
         attrs = {f":{k}": _attr(v) for k, v in values.items()}
-        attrs.update({":state": _attr(state.value), ":rank": _attr(rank(state))})
+        attrs.update({":state": _attr(state.value), ":rank": _attr(rank(state)), ":now": _attr(_now())})
         try:
             resp = self._ddb.update_item(
                 TableName=self.name,
@@ -233,9 +241,25 @@ class RunsTable:
         self._ddb.update_item(
             TableName=self.name,
             Key=self._key(f"JOB#{job_id}", "JOB"),
-            UpdateExpression="SET token_sent = :t",
+            UpdateExpression=f"SET token_sent = :t REMOVE {OPEN_KEY}",
             ExpressionAttributeValues={":t": _attr(True)},
         )
+
+    def open_jobs(self, older_than: str) -> list[JobRecord]:
+        """Jobs whose token is not yet answered and that have heard nothing since `older_than`
+        (ISO time), from the sparse open-jobs index: the reconciler's work list."""
+        out: list[JobRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.name, "IndexName": OPEN_INDEX,
+            "KeyConditionExpression": f"{OPEN_KEY} = :open AND updated_at < :cutoff",
+            "ExpressionAttributeValues": {":open": _attr(OPEN_VALUE), ":cutoff": _attr(older_than)},
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            out.extend(self._job(_item(raw)) for raw in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get_job(self, job_id: str) -> JobRecord | None:
         raw = self._get(f"JOB#{job_id}", "JOB")
@@ -257,6 +281,26 @@ class RunsTable:
     @staticmethod
     def _task(raw: dict[str, Any]) -> TaskRecord:
         return TaskRecord(**raw)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """CreateTable arguments; template.yaml declares the same keys and index."""
+    return {
+        "TableName": name, "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"}
+                                 for a in ("pk", "sk", OPEN_KEY, "updated_at")],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": OPEN_INDEX,
+            "KeySchema": [{"AttributeName": OPEN_KEY, "KeyType": "HASH"},
+                          {"AttributeName": "updated_at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    }
 
 
 def _conditional(exc: ClientError) -> bool:

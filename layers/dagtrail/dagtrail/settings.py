@@ -20,6 +20,13 @@ class Settings:
     ecs_security_groups: tuple[str, ...]
     compute_backend: str
     allowed_registries: tuple[str, ...]
+    # Upload triggers (start_from_upload): inputs/<workflow>/... starts <prefix><workflow>,
+    # or always DAGTRAIL_STATE_MACHINE_ARN when set.
+    inputs_bucket: str = ""
+    inputs_prefix: str = "inputs/"
+    state_machine_prefix: str = ""
+    state_machine_arn: str = ""
+    alarm_topic_arn: str = ""
 
 
 def _csv(name: str) -> tuple[str, ...]:
@@ -42,4 +49,9 @@ def load() -> Settings:
         ecs_security_groups=_csv("DAGTRAIL_ECS_SECURITY_GROUPS"),
         compute_backend=env("DAGTRAIL_COMPUTE_BACKEND", "aws"),
         allowed_registries=_csv("DAGTRAIL_ALLOWED_REGISTRIES"),
+        inputs_bucket=env("DAGTRAIL_INPUTS_BUCKET", ""),
+        inputs_prefix=env("DAGTRAIL_INPUTS_PREFIX", "inputs/"),
+        state_machine_prefix=env("DAGTRAIL_STATE_MACHINE_PREFIX", ""),
+        state_machine_arn=env("DAGTRAIL_STATE_MACHINE_ARN", ""),
+        alarm_topic_arn=env("DAGTRAIL_ALARM_TOPIC_ARN", ""),
     )

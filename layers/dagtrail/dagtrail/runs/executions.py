@@ -5,20 +5,28 @@ These events are best effort on AWS; the reconciler fills in what is missed.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from datetime import UTC, datetime
 
+from dagtrail import aws
 from dagtrail.events.models import ExecutionStatusChange
 from dagtrail.runs import lineage as runs_lineage
 from dagtrail.runs.models import RunRecord
 from dagtrail.runs.table import RunsTable
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-STATE_MACHINE_PREFIX = "dagtrail-"
+# The compiler names the workflow in the machine's Comment; stack naming is the deployer's.
+_COMMENT = re.compile(r"^dagtrail workflow ([a-z0-9-]+) ")
 
 
+@functools.cache
 def workflow_of(state_machine_arn: str) -> str:
-    return state_machine_arn.rsplit(":", 1)[-1].removeprefix(STATE_MACHINE_PREFIX)
+    definition = aws.client("stepfunctions").describe_state_machine(
+        stateMachineArn=state_machine_arn)["definition"]
+    match = _COMMENT.match(json.loads(definition).get("Comment", ""))
+    return match.group(1) if match else state_machine_arn.rsplit(":", 1)[-1]
 
 
 def _ms(value: int | None) -> str | None:

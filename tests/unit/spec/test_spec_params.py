@@ -73,3 +73,21 @@ def test_parse_param_args():
         parse_param_args(["nx"])
     with pytest.raises(UsageError, match="given twice"):
         parse_param_args(["nx=1", "nx=2"])
+
+
+def test_render_stays_the_function_after_the_render_module_is_imported():
+    """dagtrail.spec.render is also a submodule; importing it must not shadow the function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import types\n"
+        "from dagtrail.spec.render import render_task\n"
+        "import dagtrail.spec\n"
+        "from dagtrail.spec import render\n"
+        "assert not isinstance(render, types.ModuleType) and dagtrail.spec.render is render\n"
+        "print(render('{{ params.a }}', {'a': 1}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1\n"

@@ -94,3 +94,12 @@ def test_find_cycle_is_none_for_a_dag_and_named_for_a_cycle():
 
 def test_topological_order_puts_dependencies_first_and_breaks_ties_by_name():
     assert topological_order({"d": ["b", "c"], "c": ["a"], "b": ["a"], "a": []}) == ["a", "b", "c", "d"]
+
+
+def test_alias_bomb_is_rejected_quickly():
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    text = "name: bomb\n" + "\n".join(levels) + "\ntasks: {t: {image: i, command: [run]}}\n"
+    with pytest.raises(SpecError, match="expands to more than"):
+        load_spec_text(text)

@@ -23,6 +23,8 @@ from dagtrail.spec.models import Resources, TaskSpec, WorkflowSpec
 Path_ = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Far beyond any real workflow; stops alias bombs before pydantic walks the expansion.
+MAX_NODES = 200_000
 _FIELD_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
@@ -68,7 +70,9 @@ def _parse(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         if node is None:
             return None, {}
         lines: dict[Path_, int] = {(): node.start_mark.line + 1}
-        _index(node, (), lines, file)
+        if _expanded_size(node, {}) > MAX_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_NODES} YAML nodes (aliases?)", file=file, line=1)
+        _index(node, (), lines, file, set())
         return loader.construct_document(node), lines
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -81,14 +85,19 @@ def _parse(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         loader.dispose()
 
 
-def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> None:
-    """Record the line of every key and list item; reject duplicate and non-string keys."""
+def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str, seen: set[int]) -> None:
+    """Record the line of every key and list item; reject duplicate and non-string keys.
+    Each node is visited once: aliases (`*x`) share nodes, and re-walking them could
+    take exponential time on a hostile file."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if key_node.tag == _MERGE_TAG:
-                _index(value_node, path, lines, file)
+                _index(value_node, path, lines, file, seen)
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
                 shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a collection"
@@ -106,11 +115,25 @@ def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> 
                 )
             first_seen[key] = line
             lines[path + (key,)] = line
-            _index(value_node, path + (key,), lines, file)
+            _index(value_node, path + (key,), lines, file, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[path + (i,)] = item.start_mark.line + 1
-            _index(item, path + (i,), lines, file)
+            _index(item, path + (i,), lines, file, seen)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in the data once aliases are expanded, counted without expanding them."""
+    if id(node) not in memo:
+        memo[id(node)] = 1  # a recursive alias counts once instead of looping
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        memo[id(node)] = 1 + sum(_expanded_size(child, memo) for child in children)
+    return memo[id(node)]
 
 
 # --- locations -------------------------------------------------------------------------

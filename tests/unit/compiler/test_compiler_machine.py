@@ -86,7 +86,7 @@ def test_failures_are_caught_into_a_fail_state_per_task():
     states = states_by_name(compile_workflow(load_spec(DIAMOND)))
     for task in ("prepare", "left", "right", "report"):
         assert states[task]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{task} failed"}]
-        assert states[f"{task} failed"] == {"Type": "Fail", "Error": "dagtrail.TaskFailed", "Cause": f"task '{task}' failed"}
+        assert states[f"{task} failed"] == {"Type": "Fail", "Error": "dagtrail.TaskFailed", "CausePath": "$.error.Cause"}
 
 
 def test_fail_state_lives_in_the_same_branch_as_its_task():

@@ -61,3 +61,52 @@ def test_version_check_raises_on_a_mismatch(monkeypatch):
     monkeypatch.setattr(moto, "__version__", "9.9.9")
     with pytest.raises(moto_patches.MotoVersionError, match="9.9.9"):
         moto_patches.check_version()
+
+
+def test_each_retry_of_a_callback_state_gets_a_new_token(aws_mock):
+    """Without the patch, moto reuses one token for all attempts and the retry fails at once."""
+    import threading
+    import time
+
+    tokens = []
+    seen = threading.Event()
+
+    def dispatch(name, event):
+        tokens.append(event["token"])
+        seen.set()
+        return {}
+
+    undo = [moto_patches.install_lambda_dispatch(dispatch), moto_patches.fresh_token_per_attempt(),
+            moto_patches.fast_retries(0.0)]
+    try:
+        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        arn = boto3.client("lambda").create_function(
+            FunctionName="Fn", Runtime="python3.13", Role=role, Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
+        sfn = boto3.client("stepfunctions")
+        machine = sfn.create_state_machine(name="m", roleArn=role, definition=json.dumps({
+            "StartAt": "T", "States": {"T": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+                "Retry": [{"ErrorEquals": ["Again"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+                "End": True}}}))["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        for expected in (1, 2):
+            assert seen.wait(10)
+            seen.clear()
+            while len(tokens) < expected:
+                time.sleep(0.01)
+            if expected == 1:
+                sfn.send_task_failure(taskToken=tokens[-1], error="Again", cause="first attempt")
+            else:
+                sfn.send_task_success(taskToken=tokens[-1], output="{}")
+        for _ in range(200):
+            status = sfn.describe_execution(executionArn=execution)["status"]
+            if status != "RUNNING":
+                break
+            time.sleep(0.02)
+        assert status == "SUCCEEDED"
+        assert len(set(tokens)) == 2
+    finally:
+        for fn in reversed(undo):
+            fn()

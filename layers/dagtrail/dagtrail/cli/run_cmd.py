@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
                 detail += f" ({t.reason})"
             raise RunFailed(f"run {summary.run_id} failed: task '{t.name}' attempt {t.attempts}: {detail}"
                             + (f"; log: {t.log}" if t.log else ""))
-        raise RunFailed(f"run {summary.run_id} failed")
+        why = summary.cause or summary.error or "no task failed; see handlers.log in the workdir"
+        raise RunFailed(f"run {summary.run_id} failed: {' '.join(why.split())[:500]}")
     return 0
 
 

@@ -85,8 +85,9 @@ def definition_text(task: TaskSpec) -> str:
 
 def task_failed(name: str) -> State:
     """Where a task lands when its retries are spent: fails the branch, hence the execution,
-    so no dependant starts. execution_events records the failure in the lineage."""
-    return {"Type": "Fail", "Error": TASK_FAILED, "Cause": f"task '{name}' failed"}
+    so no dependant starts. The cause is the failure's own (job_events names the task,
+    attempt, exit code and reason there), so the execution says why it failed."""
+    return {"Type": "Fail", "Error": TASK_FAILED, "CausePath": "$.error.Cause"}
 
 
 def fan_out(branches: Iterable[tuple[str, dict[str, State]]], *, next_state: str | None) -> State:

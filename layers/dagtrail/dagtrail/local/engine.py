@@ -103,6 +103,7 @@ class LocalRun:
                 undo.append(self.registry.close)
                 undo.append(_quiet_emulator(self.workdir / "handlers.log"))
                 undo.append(moto_patches.install_lambda_dispatch(self.registry.invoke))
+                undo.append(moto_patches.fresh_token_per_attempt())
                 if self.retry_sleep_factor != 1.0:
                     undo.append(moto_patches.fast_retries(self.retry_sleep_factor))
                 compute.use_local(backend)
@@ -150,6 +151,7 @@ class LocalRun:
             status="SUCCEEDED" if described["status"] == "SUCCEEDED" else "FAILED",
             started_at=described["startDate"].isoformat(),
             stopped_at=described.get("stopDate", datetime.now(UTC)).isoformat(),
+            error=described.get("error"), cause=described.get("cause"),
             tasks=list(states.values()), artifacts=artifacts(table, self.run_id, names),
         )
 

@@ -2,6 +2,9 @@
 
 - Lambda invocations (Docker off) go to LambdaSimpleBackend.invoke, which echoes its input;
   we replace that one method to call the real handlers in-process.
+- A retried waitForTaskToken state must get a new task token per attempt, as on AWS; moto
+  makes one token per state entry, so after one SendTaskFailure every retry failed at once
+  (`fresh_token_per_attempt`).
 - Step Functions Retry intervals really sleep; tests may shrink them (`fast_retries`).
 
 tests/unit/local/test_moto_patches.py fails loudly when an upgrade moves what we patch.
@@ -62,6 +65,37 @@ def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:
 
     def undo() -> None:
         LambdaSimpleBackend.invoke = original
+
+    return undo
+
+
+def fresh_token_per_attempt() -> Callable[[], None]:
+    """Give every attempt of a waitForTaskToken Task state its own token. Returns an undo function."""
+    check_version()
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = StateTaskServiceCallback._evaluate_with_timeout
+
+    def _evaluate_with_timeout(self, env):
+        state = env.states.context_object.context_object_data.get("State", {})
+        if (
+            state.get("RetryCount", 0) > 0
+            and self._is_integration_pattern()
+            and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
+        ):
+            token = env.states.context_object.update_task_token()
+            env.callback_pool_manager.add(token)
+        return original(self, env)
+
+    StateTaskServiceCallback._evaluate_with_timeout = _evaluate_with_timeout
+
+    def undo() -> None:
+        StateTaskServiceCallback._evaluate_with_timeout = original
 
     return undo
 

@@ -34,6 +34,8 @@ class RunSummary(BaseModel):
     status: str  # SUCCEEDED | FAILED
     started_at: str | None = None
     stopped_at: str | None = None
+    error: str | None = None
+    cause: str | None = None
     tasks: list[TaskSummary] = Field(default_factory=list)
     artifacts: list[ArtifactSummary] = Field(default_factory=list)
 

@@ -8,6 +8,8 @@ import time
 from dagtrail.compute.models import JobRequest
 from dagtrail.local.processes import TIMEOUT_REASON, ProcessBackend
 
+QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/q"
+
 
 class Events:
     def __init__(self):
@@ -31,7 +33,7 @@ def request(tmp_path, command, timeout=60, inputs=None):
 
 def test_success_writes_a_manifest_and_reports_batch_events(tmp_path):
     events = Events()
-    backend = ProcessBackend(tmp_path, events)
+    backend = ProcessBackend(tmp_path, events, job_queue_arn=QUEUE)
     code = "import os; d = os.environ['DAGTRAIL_OUTPUT_DIR']; os.makedirs(d + '/sub'); open(d + '/sub/a.txt', 'w').write('hi')"
     job_id = backend.submit(request(tmp_path, [sys.executable, "-c", code]))
     assert events.done.wait(30)
@@ -45,7 +47,7 @@ def test_success_writes_a_manifest_and_reports_batch_events(tmp_path):
 
 def test_failure_reports_the_exit_code_and_writes_no_manifest(tmp_path):
     events = Events()
-    ProcessBackend(tmp_path, events).submit(request(tmp_path, [sys.executable, "-c", "import sys; sys.exit(4)"]))
+    ProcessBackend(tmp_path, events, job_queue_arn=QUEUE).submit(request(tmp_path, [sys.executable, "-c", "import sys; sys.exit(4)"]))
     assert events.done.wait(30)
     assert events.items[-1]["detail"]["status"] == "FAILED"
     assert events.items[-1]["detail"]["container"]["exitCode"] == 4
@@ -54,7 +56,7 @@ def test_failure_reports_the_exit_code_and_writes_no_manifest(tmp_path):
 
 def test_a_timeout_kills_the_process_group(tmp_path):
     events = Events()
-    ProcessBackend(tmp_path, events).submit(request(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"],
+    ProcessBackend(tmp_path, events, job_queue_arn=QUEUE).submit(request(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"],
                                                     timeout=1))
     assert events.done.wait(30)
     assert events.items[-1]["detail"]["statusReason"] == TIMEOUT_REASON
@@ -62,7 +64,7 @@ def test_a_timeout_kills_the_process_group(tmp_path):
 
 def test_a_missing_executable_fails_cleanly(tmp_path):
     events = Events()
-    ProcessBackend(tmp_path, events).submit(request(tmp_path, ["definitely-not-a-program-xyz"]))
+    ProcessBackend(tmp_path, events, job_queue_arn=QUEUE).submit(request(tmp_path, ["definitely-not-a-program-xyz"]))
     assert events.done.wait(30)
     assert events.items[-1]["detail"]["status"] == "FAILED"
     assert "CannotStartContainerError" in events.items[-1]["detail"]["statusReason"]
@@ -70,7 +72,7 @@ def test_a_missing_executable_fails_cleanly(tmp_path):
 
 def test_terminate_stops_a_running_job(tmp_path):
     events = Events()
-    backend = ProcessBackend(tmp_path, events)
+    backend = ProcessBackend(tmp_path, events, job_queue_arn=QUEUE)
     job_id = backend.submit(request(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"]))
     for _ in range(100):
         if "RUNNING" in events.statuses():
@@ -88,7 +90,7 @@ def test_inputs_are_linked_under_the_dependency_name(tmp_path):
     events = Events()
     code = ("import os; v = open(os.environ['DAGTRAIL_INPUT_DIR'] + '/up/x.txt').read(); "
             "open(os.environ['DAGTRAIL_OUTPUT_DIR'] + '/y.txt', 'w').write(v)")
-    ProcessBackend(tmp_path, events).submit(request(tmp_path, [sys.executable, "-c", code],
+    ProcessBackend(tmp_path, events, job_queue_arn=QUEUE).submit(request(tmp_path, [sys.executable, "-c", code],
                                                     inputs={"up": "s3://bucket/w/r/up/1/"}))
     assert events.done.wait(30)
     assert (tmp_path / "results/w/r/t/1/y.txt").read_text() == "42"

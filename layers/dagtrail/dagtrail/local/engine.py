@@ -94,7 +94,7 @@ class LocalRun:
         previous = services.apply_environment(self.workdir)
         undo: list = []
         backend = ProcessBackend(self.workdir, self.events.put, max_parallel=self.max_parallel,
-                                 use_docker=self.docker)
+                                 use_docker=self.docker, job_queue_arn=services.JOB_QUEUE_ARN)
         try:
             with mock_aws(config=services.MOTO_CONFIG):
                 aws.reset_clients()
@@ -120,7 +120,7 @@ class LocalRun:
     def _run(self, definition: str, stack: services.LocalStack) -> RunSummary:
         sfn = aws.client("stepfunctions")
         machine = sfn.create_state_machine(
-            name=f"dagtrail-{self.spec.name}", definition=definition, roleArn=stack.role_arn,
+            name=f"{services.STACK}-{self.spec.name}", definition=definition, roleArn=stack.role_arn,
         )["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,
                                         input=json.dumps({"params": self.params}))["executionArn"]
@@ -167,11 +167,10 @@ class LocalRun:
 
     @staticmethod
     def _route(event: dict[str, Any]) -> list[str]:
-        return {
-            "Batch Job State Change": ["JobEventsFunction"],
-            "ECS Task State Change": ["JobEventsFunction"],
-            "Step Functions Execution Status Change": ["ExecutionEventsFunction"],
-        }.get(event.get("detail-type", ""), [])
+        """The EventBridge rules of template.yaml decide, as they do on AWS."""
+        from dagtrail.events.routing import route
+
+        return route(event, services.TEMPLATE, {"AWS::StackName": services.STACK})
 
     def _execution_event(self, described: dict[str, Any]) -> None:
         """moto emits no aws.states events: make the one AWS would send."""

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -39,13 +40,13 @@ class ProcessBackend:
     name = "local"
 
     def __init__(self, workdir: Path, emit: Emit, *, max_parallel: int | None = None,
-                 use_docker: bool = False, job_queue: str = "dagtrail-local") -> None:
+                 use_docker: bool = False, job_queue_arn: str) -> None:
         self.workdir = workdir
         self.results = workdir / "results"
         self._emit = emit
         self._slots = threading.BoundedSemaphore(max_parallel or os.cpu_count() or 2)
         self._use_docker = use_docker
-        self._queue_arn = f"arn:aws:batch:us-east-1:123456789012:job-queue/{job_queue}"
+        self._queue_arn = job_queue_arn
         self._procs: dict[str, subprocess.Popen] = {}
         self._cancelled: set[str] = set()
         self._threads: list[threading.Thread] = []
@@ -102,6 +103,8 @@ class ProcessBackend:
             log_path = self.workdir / "logs" / request.run_id / request.task / f"{request.attempt}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             env = dict(os.environ) | request.env | {
+                # `python3` in a task command is the interpreter running dagtrail (its venv's numpy).
+                "PATH": os.pathsep.join([os.path.dirname(sys.executable), request.env.get("PATH", os.environ.get("PATH", ""))]),
                 "DAGTRAIL_OUTPUT_DIR": str(out_dir), "DAGTRAIL_INPUT_DIR": str(in_dir),
             }
             argv = self._argv(request, out_dir, in_dir)

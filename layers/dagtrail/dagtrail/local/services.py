@@ -13,6 +13,9 @@ from dagtrail import aws
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+STACK = "dagtrail-local"  # names follow template.yaml's, for a stack of this name
+JOB_QUEUE_ARN = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{STACK}-fargate"
+TEMPLATE = Path(__file__).resolve().parents[4] / "template.yaml"
 RUNS_TABLE = "dagtrail-runs"
 RESULTS_BUCKET = "dagtrail-results"
 LINEAGE_QUEUE = "dagtrail-lineage"

@@ -193,9 +193,9 @@ def test_cli_prints_one_logical_id_per_line_and_nothing_on_no_match(tmp_path):
 
 
 def _resources() -> dict:
-    from dagtrail.events.routing import _load_template
+    from dagtrail.events.routing import load_template
 
-    return _load_template(str(TEMPLATE))["Resources"]
+    return load_template(TEMPLATE)["Resources"]
 
 
 def test_samples_are_not_mutated_by_routing():

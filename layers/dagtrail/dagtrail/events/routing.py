@@ -35,7 +35,7 @@ import yaml
 from dagtrail.errors import DagtrailError
 from dagtrail.events.patterns import EventPatternError, matcher
 
-__all__ = ["DEFAULT_PSEUDO", "Route", "RoutingError", "load_routes", "route"]
+__all__ = ["DEFAULT_PSEUDO", "Route", "RoutingError", "load_routes", "load_template", "route"]
 
 DEFAULT_PSEUDO: dict[str, str] = {
     "AWS::StackName": "dagtrail-dev",
@@ -82,7 +82,7 @@ def load_routes(template_path: str | os.PathLike[str] = "template.yaml",
 
 @lru_cache(maxsize=16)
 def _routes(path: str, _mtime: int, _size: int, frozen: tuple[tuple[str, str], ...]) -> tuple[Route, ...]:
-    template = _load_template(path)
+    template = load_template(path)
     resolver = _Resolver(template, {k: json.loads(v) for k, v in frozen}, path)
     routes: list[Route] = []
     for logical_id, resource in resolver.resources.items():
@@ -231,7 +231,8 @@ def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dic
 _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
-def _load_template(path: str) -> dict[str, Any]:
+def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """template.yaml as long-form JSON-like data (short tags become Ref / Fn::X)."""
     try:
         with open(path, encoding="utf-8") as fh:
             doc = yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass

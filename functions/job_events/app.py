@@ -22,4 +22,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
     outcome = apply(update)
     if outcome.token == "stale":
         metrics.add_metric(name="StaleTaskToken", unit=MetricUnit.Count, value=1)
+    if outcome.applied and outcome.state in ("SUCCEEDED", "FAILED"):
+        metrics.add_metric(name=f"Task{outcome.state.title()}", unit=MetricUnit.Count, value=1)
+        if outcome.duration_seconds is not None:
+            metrics.add_metric(name="TaskDuration", unit=MetricUnit.Seconds, value=outcome.duration_seconds)
     return outcome.model_dump(mode="json")

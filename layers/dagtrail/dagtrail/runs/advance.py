@@ -47,6 +47,7 @@ class Outcome(BaseModel):
     applied: bool
     state: JobState
     token: str  # sent | stale | pending | not-terminal
+    duration_seconds: float | None = None  # of a job that just reached its terminal state
 
 
 def _ms(value: int | None) -> str | None:
@@ -98,9 +99,19 @@ def apply(update: JobUpdate, table: RunsTable | None = None) -> Outcome:
     if not record.submitted:
         # Arrived before submit_task recorded the token; submit_task completes it.
         return Outcome(job_id=update.job_id, applied=applied, state=record.state, token="pending")
+    duration = _duration(record) if applied else None
     if record.token_sent:
-        return Outcome(job_id=update.job_id, applied=applied, state=record.state, token="sent")
-    return Outcome(job_id=update.job_id, applied=applied, state=record.state, token=complete(record, table))
+        return Outcome(job_id=update.job_id, applied=applied, state=record.state, token="sent",
+                       duration_seconds=duration)
+    return Outcome(job_id=update.job_id, applied=applied, state=record.state, token=complete(record, table),
+                   duration_seconds=duration)
+
+
+def _duration(record: JobRecord) -> float | None:
+    if not (record.started_at and record.stopped_at):
+        return None
+    start, stop = datetime.fromisoformat(record.started_at), datetime.fromisoformat(record.stopped_at)
+    return max(0.0, (stop - start).total_seconds())
 
 
 def complete(record: JobRecord, table: RunsTable) -> str:

@@ -23,9 +23,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dagtrail.compiler import compile_workflow, to_json
-    from dagtrail.spec import load_spec
+    from dagtrail.spec.workflow_ref import load_workflow
 
-    text = to_json(compile_workflow(load_spec(args.spec)))
+    text = to_json(compile_workflow(load_workflow(args.spec)))
     if args.output:
         write_atomically(Path(args.output), text)
     else:

@@ -25,10 +25,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from dagtrail.local.engine import LocalRun
     from dagtrail.local.progress import Progress
-    from dagtrail.spec import load_spec
+    from dagtrail.spec.workflow_ref import load_workflow
     from dagtrail.spec.params import parse_param_args, resolve_params
 
-    spec = load_spec(args.spec)
+    spec = load_workflow(args.spec)
     params = resolve_params(spec, parse_param_args(args.param))
     if args.max_parallel is not None and args.max_parallel < 1:
         from dagtrail.errors import UsageError

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         description="Compile a workflow spec into ASL JSON with ${SubmitTaskFunctionArn} left "
         "for the deployment to substitute. Deterministic: the same spec gives the same bytes.",
     )
-    parser.add_argument("spec", metavar="SPEC", help="workflow spec (YAML)")
+    parser.add_argument("spec", metavar="SPEC", help="workflow: a YAML spec, module:function or file.py:function")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     parser.set_defaults(func=run)
 

@@ -12,13 +12,15 @@ from dagtrail.errors import RunFailed
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("run", help="run a workflow locally on emulated AWS services")
-    p.add_argument("spec", help="workflow spec (YAML)")
+    p.add_argument("spec", help="workflow: a YAML spec, module:function or file.py:function")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="override a parameter")
     p.add_argument("--workdir", default=".dagtrail", help="results, logs and lineage (default .dagtrail)")
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.add_argument("--max-parallel", type=int, default=None, help="concurrent tasks (default: cores)")
     p.add_argument("--docker", choices=("auto", "always", "never"), default="auto",
                    help="run tasks in containers when a Docker engine is present (default auto)")
+    p.add_argument("--event", metavar="FILE",
+                   help="an S3 Object Created event: its bucket and key become input_bucket and input_key")
     p.set_defaults(func=run)
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from dagtrail.spec.params import parse_param_args, resolve_params
 
     spec = load_workflow(args.spec)
-    params = resolve_params(spec, parse_param_args(args.param))
+    params = resolve_params(spec, _event_params(args.event, spec) | parse_param_args(args.param))
     if args.max_parallel is not None and args.max_parallel < 1:
         from dagtrail.errors import UsageError
 
@@ -57,6 +59,19 @@ def run(args: argparse.Namespace) -> int:
         why = summary.cause or summary.error or "no task failed; see handlers.log in the workdir"
         raise RunFailed(f"run {summary.run_id} failed: {' '.join(why.split())[:500]}")
     return 0
+
+
+def _event_params(path: str | None, spec) -> dict[str, str]:
+    if not path:
+        return {}
+    from dagtrail.errors import UsageError
+    from dagtrail.local.upload_event import params_from_event
+
+    params = params_from_event(path)
+    missing = sorted(set(params) - set(spec.parameters))
+    if missing:
+        raise UsageError(f"--event: workflow {spec.name} has no parameter {missing[0]!r} to take the upload")
+    return params
 
 
 def _print_summary(summary) -> None:

@@ -174,7 +174,7 @@ class Task:
             enc_args = [argcodec.encode(a, w) for a, w in zip(args, where, strict=True)]
             enc_kwargs = {k: argcodec.encode(v, k) for k, v in kwargs.items()}
         except argcodec.NotSerialisable as exc:
-            raise SpecError(f"argument {exc.where!r}: {exc}", file=file, line=line, task=self.name,
+            raise SpecError(str(exc), file=file, line=line, task=self.name,
                             field=exc.where) from None
         out = argcodec.Encoded({"args": [e.value for e in enc_args],
                                 "kwargs": {k: e.value for k, e in sorted(enc_kwargs.items())}})

@@ -23,6 +23,8 @@ _MODULE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
 
 def is_python_ref(ref: str) -> bool:
+    if ref.lower().endswith((".yaml", ".yml")):
+        return False
     target = ref.rpartition(":")[0] if ":" in ref else ref
     return target.endswith(".py") or (":" in ref and bool(_MODULE.match(target)))
 

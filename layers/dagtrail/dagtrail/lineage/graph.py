@@ -1,0 +1,129 @@
+"""Open the lineage graph: gremlite (SQLite) locally, Neptune on AWS, one gremlinpython API.
+
+URLs:
+- `gremlite:///abs/path/lineage.db` — embedded, in-process.
+- `neptune://host:8182` or `wss://host:8182/gremlin` — a Gremlin server over a websocket.
+  This is a plain TLS websocket connection; IAM SigV4 signing of the handshake lands with
+  issue 4, until then it reaches Neptune clusters without IAM database authentication.
+
+gremlinpython is imported here only, and only when a graph is opened.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dagtrail.errors import DagtrailError
+
+
+class GraphUrlError(DagtrailError):
+    """A graph URL dagtrail cannot open."""
+
+
+# gremlite evaluates a traversal by recursing once per step, so a long chained traversal
+# hits Python's recursion limit near 900 steps; keep requests well below that.
+GREMLITE_MAX_STEPS = 300
+
+
+def parse(url: str) -> tuple[str, str]:
+    """Return ("gremlite", db path) or ("websocket", wss:// URL)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "gremlite":
+        path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+        if not path:
+            raise GraphUrlError(f"graph URL {url!r} names no database file")
+        return "gremlite", path
+    if parsed.scheme in ("neptune", "wss", "ws"):
+        if not parsed.hostname:
+            raise GraphUrlError(f"graph URL {url!r} names no host")
+        scheme = "ws" if parsed.scheme == "ws" else "wss"
+        port = parsed.port or 8182
+        path = parsed.path if parsed.path not in ("", "/") else "/gremlin"
+        return "websocket", f"{scheme}://{parsed.hostname}:{port}{path}"
+    raise GraphUrlError(
+        f"graph URL {url!r}: expected gremlite:///path/lineage.db, neptune://host:port or wss://host:port/gremlin"
+    )
+
+
+def open_graph(url: str) -> Any:
+    """A GraphTraversalSource for `url` (see the module docstring for the forms)."""
+    kind, target = parse(url)
+    from gremlin_python.process.anonymous_traversal import traversal
+
+    if kind == "gremlite":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        return traversal().with_remote(_committing_sqlite(target))
+    from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+
+    return traversal().with_remote(DriverRemoteConnection(target, "g"))
+
+
+def is_gremlite(g: Any) -> bool:
+    return type(getattr(g, "remote_connection", None)).__module__.startswith(("gremlite", __name__))
+
+
+def max_steps(g: Any) -> int | None:
+    """Longest traversal (in steps) the engine behind `g` evaluates; None: no limit."""
+    return GREMLITE_MAX_STEPS if is_gremlite(g) else None
+
+
+def close(g: Any) -> None:
+    conn = getattr(g, "remote_connection", None)
+    if conn is not None:
+        conn.close()
+
+
+_local = threading.local()
+
+
+def cached(url: str) -> Any:
+    """One connection per URL per thread (a Lambda environment keeps its connection warm;
+    SQLite connections must stay on the thread that opened them)."""
+    graphs = getattr(_local, "graphs", None)
+    if graphs is None:
+        graphs = _local.graphs = {}
+    if url not in graphs:
+        graphs[url] = open_graph(url)
+    return graphs[url]
+
+
+def forget_cached() -> None:
+    """Close this thread's cached connections (tests switch databases)."""
+    for g in getattr(_local, "graphs", {}).values():
+        close(g)
+    _local.graphs = {}
+
+
+def _committing_sqlite(path: str) -> Any:
+    from gremlin_python.driver.remote_connection import RemoteTraversal
+    from gremlite import SQLiteConnection
+
+    class CommittingSQLiteConnection(SQLiteConnection):
+        """Each submitted traversal is one transaction, as each request is on Neptune:
+        evaluated completely, then committed (or rolled back if it raised)."""
+
+        def submit(self, bytecode):  # noqa: ANN001 - gremlinpython's signature
+            producer = super().submit(bytecode).traversers
+            results = []
+            try:
+                # Not list(producer): its __iter__ yields gremlite's internal results, while
+                # next() yields the traversers gremlinpython expects.
+                while True:
+                    results.append(next(producer))
+            except StopIteration:
+                pass
+            except BaseException:
+                self.rollback()
+                raise
+            self.commit()
+            return RemoteTraversal(iter(results))
+
+    conn = CommittingSQLiteConnection(path, timeout=30.0)
+    # A commit per request, as on Neptune: WAL keeps that cheap and lets `dagtrail lineage`
+    # read while a run writes.
+    conn.con.execute("PRAGMA journal_mode=WAL")
+    conn.con.execute("PRAGMA synchronous=NORMAL")
+    return conn

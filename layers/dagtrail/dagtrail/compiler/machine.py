@@ -7,6 +7,7 @@ from typing import Any
 
 from dagtrail.compiler.layout import Block, Parallel, Task, layout, steps_of
 from dagtrail.compiler.states import State, fan_out, fan_out_name, task_failed, task_state
+from dagtrail.compiler.sweep import sweep_states
 from dagtrail.spec.models import WorkflowSpec
 
 
@@ -32,7 +33,9 @@ def _chain(spec: WorkflowSpec, steps: tuple[Block, ...]) -> tuple[str, dict[str,
     states: dict[str, State] = {}
     for i, step in enumerate(steps):
         next_state = names[i + 1] if i + 1 < len(steps) else None
-        if isinstance(step, Task):
+        if isinstance(step, Task) and spec.tasks[step.name].foreach is not None:
+            states.update(sweep_states(spec.name, step.name, spec.tasks[step.name], next_state=next_state))
+        elif isinstance(step, Task):
             states[step.name] = task_state(spec.name, step.name, spec.tasks[step.name], next_state=next_state)
             failed = task_failed(step.name)
             states[states[step.name]["Catch"][0]["Next"]] = failed

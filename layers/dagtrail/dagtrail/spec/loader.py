@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from dagtrail.errors import SpecError
 from dagtrail.spec.models import Resources, TaskSpec, WorkflowSpec
+from dagtrail.sweeps.foreach import Foreach, RangeSpec
 
 Path_ = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -207,6 +208,10 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
         return TaskSpec
     if len(path) == 3 and path[0] == "tasks" and path[2] == "resources":
         return Resources
+    if len(path) == 3 and path[0] == "tasks" and path[2] == "foreach":
+        return Foreach
+    if len(path) == 4 and path[0] == "tasks" and path[2:] == ("foreach", "range"):
+        return RangeSpec
     return None
 
 
@@ -219,7 +224,7 @@ def _message(error: Mapping[str, Any], path: Path_) -> str:
         return "is required"
     if kind == "extra_forbidden":
         model = _model_at(path[:-1])
-        allowed = sorted(model.model_fields) if model else []
+        allowed = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
         close = difflib.get_close_matches(str(name), allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown key {name!r}{hint}; allowed: {', '.join(allowed)}"

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dagtrail.sweeps.foreach import Foreach
+
 WORKFLOW_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 TASK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -70,6 +72,9 @@ class TaskSpec(_Strict):
     timeout: int = 3600
     resources: Resources = Field(default_factory=Resources)
     compute: Literal["batch", "ecs"] = "batch"
+    # A sweep: the task runs once per item (dagtrail.sweeps; docs/sweeps.md).
+    foreach: Foreach | None = None
+    max_parallel: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("command", "depends_on", mode="before")
     @classmethod
@@ -90,8 +95,14 @@ class TaskSpec(_Strict):
         return v
 
     def definition(self) -> dict[str, Any]:
-        """The static task definition as JSON data (the `definition` in the submit payload)."""
-        return self.model_dump(mode="json")
+        """The static task definition as JSON data (the `definition` in the submit payload).
+        Sweep fields appear only in sweep tasks, so other definitions stay as they were."""
+        data = self.model_dump(mode="json", exclude={"foreach", "max_parallel"})
+        if self.foreach is not None:
+            data["foreach"] = self.foreach.model_dump(mode="json", exclude_none=True)
+        if self.max_parallel is not None:
+            data["max_parallel"] = self.max_parallel
+        return data
 
 
 class WorkflowSpec(_Strict):
@@ -123,13 +134,17 @@ class WorkflowSpec(_Strict):
         # Imported here: graph and params import this module.
         from dagtrail.spec.graph import check_graph, check_task_names
         from dagtrail.spec.params import check_references
+        from dagtrail.sweeps.check import check_sweeps
 
         check_task_names(self.tasks)
         check_graph({name: task.depends_on for name, task in self.tasks.items()})
         check_references(self)
+        check_sweeps(self)
         return self
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON of the spec: equal specs hash equal, whatever the YAML layout."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        data["tasks"] = {name: task.definition() for name, task in self.tasks.items()}
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,8 +1,9 @@
 """Workflow parameters: `{{ params.name }}` templates, reference checks and CLI overrides.
 
-A template expression is `{{ <dotted identifier> }}`. Only `params.<name>` is valid; any
-other dotted identifier (`{{ size }}`, `{{ param.size }}`) is an error, so a typo never
-reaches a container as literal text. Braces around anything else (`{{.Id}}`, `{{1: 2}}`)
+A template expression is `{{ <dotted identifier> }}`. Only `params.<name>` is valid, and in
+a sweep task (`foreach`) `item` and `item.<key>`, which render() leaves for the item's own
+job (dagtrail.sweeps.template renders them); any other dotted identifier (`{{ size }}`,
+`{{ param.size }}`) is an error, so a typo never reaches a container as literal text. Braces around anything else (`{{.Id}}`, `{{1: 2}}`)
 are not expressions and pass through untouched.
 """
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from dagtrail.errors import SpecError, UsageError
 from dagtrail.spec.models import PARAM_NAME, ParamValue
+from dagtrail.sweeps.template import item_key, item_references
 
 if TYPE_CHECKING:
     from dagtrail.spec.models import WorkflowSpec
@@ -28,6 +30,8 @@ def references(template: str) -> list[str]:
     """Parameter names a template refers to, in order. ValueError for a malformed expression."""
     names = []
     for match in _EXPRESSION.finditer(template):
+        if item_key(match.group(1).split("."))[0]:
+            continue  # an item expression: check_references checks where it may appear
         names.append(_param_name(match))
     return names
 
@@ -51,6 +55,8 @@ def render(template: str, params: Mapping[str, ParamValue]) -> str:
     """Substitute `{{ params.name }}`; an unknown or malformed reference is a SpecError."""
 
     def substitute(match: re.Match[str]) -> str:
+        if item_key(match.group(1).split("."))[0]:
+            return match.group(0)  # rendered per item, by the item's job
         try:
             name = _param_name(match)
         except ValueError as exc:
@@ -74,6 +80,10 @@ def check_references(spec: WorkflowSpec) -> None:
                 names = references(text)
             except ValueError as exc:
                 raise SpecError(str(exc), task=task_name, field=field) from None
+            if item_references(text) and task.foreach is None:
+                raise SpecError(
+                    "'{{ item }}' is only defined in a task with foreach", task=task_name, field=field
+                )
             for name in names:
                 if name not in spec.parameters:
                     raise SpecError(

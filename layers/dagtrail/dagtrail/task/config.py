@@ -20,7 +20,6 @@ MiB = 1 << 20
 # pydantic through dagtrail.results.__init__, which this path must not need.
 MANIFEST = "manifest.json"
 LOG_TAIL = "_logs/tail.txt"
-S3_MIN_PART = 5 * MiB
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class TaskConfig:
     output_dir: str | None = None
     input_dir: str | None = None
     part_size: int = 8 * MiB
-    concurrency: int = 4  # parts in flight; memory ≈ part_size × concurrency
+    concurrency: int = 10  # parts in flight at once (across files), as s3transfer does
     poll_seconds: float = 1.0
     stop_grace_seconds: float = 25.0  # ECS/Batch send SIGKILL 30 s after SIGTERM by default
     log_tail_bytes: int = 64 * 1024
@@ -74,7 +73,7 @@ def load(env: Mapping[str, str] | None = None) -> TaskConfig:
         output_dir=env.get("DAGTRAIL_OUTPUT_DIR") or None,
         input_dir=env.get("DAGTRAIL_INPUT_DIR") or None,
         part_size=part_mib * MiB,
-        concurrency=_number(env, "DAGTRAIL_UPLOAD_CONCURRENCY", 4, int, minimum=1, maximum=64),
+        concurrency=_number(env, "DAGTRAIL_UPLOAD_CONCURRENCY", 10, int, minimum=1, maximum=64),
         poll_seconds=_number(env, "DAGTRAIL_POLL_SECONDS", 1.0, float, minimum=0.01, maximum=3600),
         stop_grace_seconds=_number(env, "DAGTRAIL_STOP_GRACE_SECONDS", 25.0, float, minimum=0, maximum=3600),
         log_tail_bytes=_number(env, "DAGTRAIL_LOG_TAIL_KIB", 64, int, minimum=1, maximum=1024 * 1024) * 1024,

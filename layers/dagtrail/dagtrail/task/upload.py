@@ -1,21 +1,27 @@
-"""Upload one file: sha256 computed while streaming, multipart with bounded memory.
+"""Upload one file: multipart with a bounded number of parts in flight, sha256 while streaming.
 
-Memory is bounded by a byte budget shared by every upload in the process: a part is read
-only once the budget has room for it and returns its share when S3 has it, so at most
-`part_size × concurrency` bytes of file data are held however many files upload at once.
-Any failure or cancellation aborts the multipart upload, so S3 never keeps a partial object.
+Parts are not held in memory: each part's request body is a window onto the file, read as
+botocore sends it (as s3transfer's upload_file does), so memory does not grow with part
+size or concurrency. The sha256 is computed in one sequential pass that runs ahead of the
+part uploads by at most `concurrency` parts, and computes each part's CRC32 on the way:
+handed to S3 as the part's checksum, it spares botocore a read of the part to compute it,
+so the wrapper reads no more than upload_file does. A failure or cancellation aborts the multipart
+upload, so S3 never keeps a partial object; a file that changes while it is read is caught
+by the caller (its size and mtime move) and uploaded again.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import math
 import os
 import threading
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from dagtrail.task.errors import UploadAborted
 
@@ -23,6 +29,7 @@ log = logging.getLogger("dagtrail.task")
 
 MiB = 1 << 20
 MAX_PARTS = 10_000  # S3's limit per multipart upload
+HASH_CHUNK = MiB
 
 
 @dataclass(frozen=True)
@@ -32,124 +39,129 @@ class Uploaded:
     etag: str
 
 
-class Budget:
-    """A counting semaphore in bytes (threading.Semaphore takes one unit at a time)."""
+class FileChanged(Exception):
+    """The file shrank while it was read; its upload is void."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._free = total
-        self._cond = threading.Condition()
 
-    def acquire(self, amount: int, cancel: threading.Event) -> int:
-        amount = min(amount, self.total)  # one part larger than the budget runs alone
-        with self._cond:
-            while self._free < amount:
-                if cancel.is_set():
-                    raise UploadAborted()
-                self._cond.wait(0.1)
-            self._free -= amount
-        return amount
+class FileRange:
+    """A seekable read-only window [offset, offset + length) of a file: one part's body."""
 
-    def release(self, amount: int) -> None:
-        with self._cond:
-            self._free += amount
-            self._cond.notify_all()
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close(), after the request
+        self._offset, self._length, self._pos = offset, length, 0
+        self._fh.seek(offset)
+
+    def read(self, n: int | None = -1) -> bytes:
+        remaining = self._length - self._pos
+        n = remaining if n is None or n < 0 or n > remaining else n
+        data = self._fh.read(n)
+        self._pos += len(data)
+        return data
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._length}[whence]
+        self._pos = max(0, min(base + pos, self._length))
+        self._fh.seek(self._offset + self._pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __len__(self) -> int:
+        return self._length
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 class Uploader:
-    def __init__(self, client: Any, bucket: str, *, part_size: int = 8 * MiB, concurrency: int = 4,
+    def __init__(self, client: Any, bucket: str, *, part_size: int = 8 * MiB, concurrency: int = 10,
                  cancel: threading.Event | None = None) -> None:
         self.client = client
         self.bucket = bucket
         self.part_size = part_size
         self.cancel = cancel or threading.Event()
-        self._budget = Budget(part_size * concurrency)
+        # One limit for the whole process, however many files upload at once.
+        self._slots = threading.BoundedSemaphore(concurrency)
         self._parts = ThreadPoolExecutor(concurrency, thread_name_prefix="part")
 
     def close(self) -> None:
         self._parts.shutdown(wait=True)
 
     def upload_file(self, path: str, key: str) -> Uploaded:
-        with open(path, "rb") as fh:
-            return self.upload_stream(fh, key, size_hint=_size(fh))
-
-    def upload_stream(self, fh: BinaryIO, key: str, *, size_hint: int = 0) -> Uploaded:
         if self.cancel.is_set():
             raise UploadAborted()
+        size = os.stat(path).st_size
         # Parts grow for files that would otherwise need more than MAX_PARTS of them.
-        part_size = max(self.part_size, math.ceil(size_hint / (MAX_PARTS - 1) / MiB) * MiB)
-        digest = hashlib.sha256()
-        held = self._budget.acquire(part_size, self.cancel)
-        handed_off = False
-        try:
-            data = fh.read(part_size)
-            digest.update(data)
-            if len(data) < part_size:  # the whole file fits in one request
-                etag = self.client.put_object(Bucket=self.bucket, Key=key, Body=data)["ETag"]
-                return Uploaded(size=len(data), sha256=digest.hexdigest(), etag=etag.strip('"'))
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
-            handed_off = True
-        finally:
-            if not handed_off:
-                self._budget.release(held)
-        first = [data]
-        del data  # the part's thread must hold the only reference, or the budget undercounts
-        return self._multipart(fh, key, upload_id, part_size, digest, first, held)
+        part_size = self.part_size
+        if size > part_size * MAX_PARTS:
+            part_size = math.ceil(size / MAX_PARTS / MiB) * MiB
+        with open(path, "rb") as fh:
+            if size <= part_size:
+                return self._single(path, fh, key, size)
+            return self._multipart(path, fh, key, size, part_size)
 
-    def _multipart(self, fh: BinaryIO, key: str, upload_id: str, part_size: int, digest: Any,
-                   first: list[bytes], held: int) -> Uploaded:
+    def _single(self, path: str, fh, key: str, size: int) -> Uploaded:
+        digest = hashlib.sha256()
+        crc = _hash_range(fh, size, digest)
+        body = FileRange(path, 0, size)
+        try:
+            etag = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=crc)["ETag"]
+        finally:
+            body.close()
+        return Uploaded(size=size, sha256=digest.hexdigest(), etag=etag.strip('"'))
+
+    def _multipart(self, path: str, fh, key: str, size: int, part_size: int) -> Uploaded:
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key,
+                                                        ChecksumAlgorithm="CRC32")["UploadId"]
+        digest = hashlib.sha256()
         futures: list[Future] = []
         pending: list[Future] = []
-        size, number = 0, 1
-        data = first.pop()
         try:
-            while True:
-                size += len(data)
-                # Boxed so the part's thread can drop the only reference before returning
-                # the budget (the executor keeps its arguments until the call returns).
-                box = [data]
-                data = b""
-                future = self._parts.submit(self._part, key, upload_id, number, box, held)
-                box, held = None, 0  # the part's thread owns the bytes and their budget now
+            for number, offset in enumerate(range(0, size, part_size), start=1):
+                length = min(part_size, size - offset)
+                crc = _hash_range(fh, length, digest)
+                self._acquire_slot()
+                try:
+                    future = self._parts.submit(self._part, path, key, upload_id, number, offset, length, crc)
+                except BaseException:
+                    self._slots.release()
+                    raise
                 futures.append(future)
-                pending.append(future)
-                pending = [f for f in pending if not _finished(f)]
-                if self.cancel.is_set():
-                    raise UploadAborted()
-                held = self._budget.acquire(part_size, self.cancel)
-                data = fh.read(part_size)
-                if not data:
-                    break
-                if number >= MAX_PARTS:
-                    raise ValueError(f"{key}: more than {MAX_PARTS} parts (the file grew while uploading)")
-                digest.update(data)
-                number += 1
-            self._budget.release(held)
-            held = 0
+                pending = [f for f in pending if not _finished(f)] + [future]
             parts = [f.result() for f in futures]
             if self.cancel.is_set():
                 raise UploadAborted()
             etag = self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts},
-            )["ETag"].strip('"')
+            )["ETag"]
         except BaseException:
-            if held:
-                self._budget.release(held)
             # A part still in flight would land after the abort and be stored: let it finish.
             wait(futures)
             self._abort(key, upload_id)
             raise
-        return Uploaded(size=size, sha256=digest.hexdigest(), etag=etag)
+        return Uploaded(size=size, sha256=digest.hexdigest(), etag=etag.strip('"'))
 
-    def _part(self, key: str, upload_id: str, number: int, box: list[bytes], held: int) -> dict:
-        data = box.pop()
+    def _acquire_slot(self) -> None:
+        while not self._slots.acquire(timeout=0.1):
+            if self.cancel.is_set():
+                raise UploadAborted()
+        if self.cancel.is_set():
+            self._slots.release()
+            raise UploadAborted()
+
+    def _part(self, path: str, key: str, upload_id: str, number: int, offset: int, length: int,
+              crc: str) -> dict:
         try:
-            response = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                               PartNumber=number, Body=data)
+            body = FileRange(path, offset, length)
+            try:
+                response = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                   PartNumber=number, Body=body, ChecksumCRC32=crc)
+            finally:
+                body.close()
         finally:
-            del data
-            self._budget.release(held)
-        return {"ETag": response["ETag"], "PartNumber": number}
+            self._slots.release()
+        return {"ETag": response["ETag"], "PartNumber": number, "ChecksumCRC32": crc}
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:
@@ -168,5 +180,14 @@ def _finished(future: Future) -> bool:
     return True
 
 
-def _size(fh: BinaryIO) -> int:
-    return os.fstat(fh.fileno()).st_size
+def _hash_range(fh, length: int, digest) -> str:
+    """Feed the next `length` bytes to the file's sha256; return their CRC32 as S3 wants it."""
+    crc = 0
+    while length:
+        chunk = fh.read(min(HASH_CHUNK, length))
+        if not chunk:
+            raise FileChanged(f"{fh.name} shrank while it was read")
+        digest.update(chunk)
+        crc = zlib.crc32(chunk, crc)
+        length -= len(chunk)
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()

@@ -1,12 +1,22 @@
-"""Placeholder so `sam build` has code for alarm_events; its owner replaces it with the real handler."""
+"""CloudWatch Alarm State Change → structured log, metric, and an SNS notification."""
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dagtrail.triggers.alarms import handle
+
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    logger.info("ignored event", extra={"reason": "alarm_events is not implemented yet"})
-    return {"ignored": "alarm_events is not implemented yet"}
+    result = handle(event)
+    if result["status"] != "ignored":
+        metrics.add_dimension(name="state", value=result["state"])
+        metrics.add_metric(name="AlarmStateChange", unit=MetricUnit.Count, value=1)
+    return result

@@ -1,12 +1,26 @@
-"""Placeholder so `sam build` has code for artifact_events; its owner replaces it with the real handler."""
+"""A results manifest written → Artifact lineage records for that attempt."""
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dagtrail.triggers.artifacts import handle
+
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    logger.info("ignored event", extra={"reason": "artifact_events is not implemented yet"})
-    return {"ignored": "artifact_events is not implemented yet"}
+    result = handle(event)
+    if "ignored" in result:
+        logger.info("ignored event", extra={"reason": result["ignored"]})
+    for item in result.get("results", []):
+        if item["status"] == "recorded":
+            metrics.add_metric(name="ArtifactsRecorded", unit=MetricUnit.Count, value=item["produced"])
+        else:
+            metrics.add_metric(name="ObjectIgnored", unit=MetricUnit.Count, value=1)
+    return result

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dagtrail.errors import DagtrailError
 from dagtrail.cli import compile_cmd, lineage_cmd, run_cmd
 from dagtrail.cli import events_cmd
+from dagtrail.cli import invoke_cmd
+from dagtrail.cli import stack_cmd
 
-COMMAND_MODULES = (compile_cmd, run_cmd, lineage_cmd, events_cmd)
+COMMAND_MODULES = (compile_cmd, run_cmd, lineage_cmd, events_cmd, invoke_cmd, stack_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -2,12 +2,14 @@
 
 The Docker-free `sam local invoke`. The function's CodeUri and Handler come from the
 template; the account is moto in-process with the resources local mode creates
-(services.create_resources) plus what the other handlers reach: a state machine per
-statemachines/*.asl.json (named `dagtrail-<workflow>`, not executed), a Batch queue and job
-definition, an ECS cluster and task definition, and the alarm topic. Each invocation gets a
-fresh account; only <workdir> persists: results are read from <workdir>/results (where
-`dagtrail run` leaves them) and the lineage records the handler emits are drained from
-the queue into <workdir>/lineage.db, as the lineage writer would.
+(services.create_resources) plus a state machine per statemachines/*.asl.json (named
+`<stack>-<workflow>` as template.yaml names them, for the stack the samples in events/
+use; never executed), the alarm topic and, when the function's IAM policy uses Batch or
+ECS, a Batch queue and job definition (moto marks jobs SUCCEEDED without running them)
+and an ECS cluster and task definition. Each invocation gets a fresh account; only <workdir>
+persists: results are read from <workdir>/results (where `dagtrail run` leaves them) and
+the lineage records the handler emits are drained from the queue into
+<workdir>/lineage.db, as the lineage writer would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
@@ -33,7 +36,7 @@ from dagtrail.local.handlers import REPO_ROOT, LambdaContext
 log = logging.getLogger(__name__)
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
-STATE_MACHINE_PREFIX = "dagtrail-"  # how local mode names machines (runs.executions strips it)
+_SERVICE_ACTION = re.compile(r"\b(batch|ecs):[A-Za-z*]+")
 # Step Functions executions are not run here: a started run is the handler's whole effect.
 MOTO_CONFIG = {**services.MOTO_CONFIG, "stepfunctions": {"execute_state_machine": False}}
 
@@ -51,6 +54,7 @@ class FunctionRef:
     module: str  # dotted, relative to code_dir
     attribute: str
     environment: Mapping[str, str] = field(default_factory=dict)
+    services: frozenset[str] = frozenset()  # Batch / ECS, when its IAM policy grants actions there
 
 
 @dataclass
@@ -82,7 +86,8 @@ def resolve_function(template: Path, logical_id: str) -> FunctionRef:
     # stack resources are replaced by the local ones.
     variables = ((props.get("Environment") or {}).get("Variables") or {})
     env = {k: str(v) for k, v in variables.items() if isinstance(v, (str, int, float, bool))}
-    return FunctionRef(logical_id, code_dir, module, attribute, env)
+    granted = frozenset(m.group(1) for m in _SERVICE_ACTION.finditer(json.dumps(props.get("Policies", []))))
+    return FunctionRef(logical_id, code_dir, module, attribute, env, granted)
 
 
 def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = None) -> Invocation:
@@ -99,7 +104,7 @@ def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = N
             aws.reset_clients()
             stack = services.create_resources()
             local = services.environment(workdir)
-            with _environment({**_trigger_resources(stack), **_compute_resources(stack),
+            with _environment({**_account(stack, ref.services),
                                **{k: v for k, v in ref.environment.items() if k not in local}}), \
                     _handler_logs(workdir / "handlers.log") as log_stream:
                 handler = _load(ref, log_stream)
@@ -119,26 +124,42 @@ def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = N
 # ---------------------------------------------------------------- the emulated account
 
 
-def _trigger_resources(stack: services.LocalStack) -> dict[str, str | None]:
-    """State machines start_from_upload starts, the inputs bucket, the alarm topic."""
+def _account(stack: services.LocalStack, granted: frozenset[str]) -> dict[str, str | None]:
+    """What the function may touch beyond local mode's resources; its environment."""
+    env: dict[str, str | None] = {
+        "DAGTRAIL_INPUTS_PREFIX": "inputs/",
+        # Any bucket: the samples in events/ name the deployed stack's buckets.
+        "DAGTRAIL_INPUTS_BUCKET": None,
+        "DAGTRAIL_STATE_MACHINE_ARN": None,
+        "DAGTRAIL_STATE_MACHINE_PREFIX": None,
+        "DAGTRAIL_ALARM_TOPIC_ARN": None,
+    }
+    env["DAGTRAIL_STATE_MACHINE_PREFIX"] = _state_machines(stack)
+    env["DAGTRAIL_ALARM_TOPIC_ARN"] = aws.client("sns").create_topic(Name=f"{_stack_name()}-alarms")["TopicArn"]
+    # Batch and ECS take seconds to load in moto: only for functions whose policy uses them.
+    if granted & {"batch", "ecs"}:
+        env.update(_compute_resources(stack))
+    return env
+
+
+def _stack_name() -> str:
+    from dagtrail.events.routing import DEFAULT_PSEUDO
+
+    return DEFAULT_PSEUDO["AWS::StackName"]
+
+
+def _state_machines(stack: services.LocalStack) -> str:
+    """One machine per compiled workflow, named as template.yaml names them; returns the
+    name prefix as an ARN (DAGTRAIL_STATE_MACHINE_PREFIX)."""
     sfn = aws.client("stepfunctions")
-    prefix = f"arn:aws:states:{services.REGION}:{services.ACCOUNT}:stateMachine:{STATE_MACHINE_PREFIX}"
+    name_prefix = f"{_stack_name()}-"
     for path in sorted((REPO_ROOT / "statemachines").glob("*.asl.json")):
         definition = path.read_text()
         for function, arn in stack.function_arns.items():
             definition = definition.replace("${%sArn}" % function, arn)
-        sfn.create_state_machine(name=STATE_MACHINE_PREFIX + path.name.removesuffix(".asl.json"),
+        sfn.create_state_machine(name=name_prefix + path.name.removesuffix(".asl.json"),
                                  definition=definition, roleArn=stack.role_arn)
-    aws.client("s3").create_bucket(Bucket="dagtrail-inputs")
-    topic = aws.client("sns").create_topic(Name="dagtrail-alarms")["TopicArn"]
-    return {
-        "DAGTRAIL_STATE_MACHINE_PREFIX": prefix,
-        "DAGTRAIL_STATE_MACHINE_ARN": None,
-        "DAGTRAIL_INPUTS_PREFIX": "inputs/",
-        # Any bucket: the samples in events/ name the deployed stack's buckets.
-        "DAGTRAIL_INPUTS_BUCKET": None,
-        "DAGTRAIL_ALARM_TOPIC_ARN": topic,
-    }
+    return f"arn:aws:states:{services.REGION}:{services.ACCOUNT}:stateMachine:{name_prefix}"
 
 
 def _compute_resources(stack: services.LocalStack) -> dict[str, str | None]:

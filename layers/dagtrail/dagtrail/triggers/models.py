@@ -1,0 +1,159 @@
+"""Events the trigger handlers consume, named after their detail-type, and what they return.
+
+S3 reaches us in two shapes: EventBridge "Object Created" (key as stored) and the classic
+notification record (key URL-encoded, '+' for spaces), the latter directly or inside SQS
+or SNS envelopes. Both become one `S3Object` with the key decoded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dagtrail.events.models import EventEnvelope
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+# ---------------------------------------------------------------- S3, EventBridge form
+
+
+class S3Bucket(_Loose):
+    name: str = Field(min_length=1)
+
+
+class ObjectCreatedObject(_Loose):
+    key: str = Field(min_length=1)
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = Field(default=None, alias="version-id")
+    sequencer: str | None = None
+
+
+class ObjectCreatedDetail(_Loose):
+    bucket: S3Bucket
+    object: ObjectCreatedObject
+    reason: str | None = None
+
+
+class ObjectCreated(EventEnvelope):
+    """EventBridge detail-type "Object Created" (source aws.s3)."""
+
+    detail: ObjectCreatedDetail  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------- S3, classic notification
+
+
+class S3NotificationObject(_Loose):
+    key: str = Field(min_length=1)  # URL-encoded, '+' for space
+    size: int | None = None
+    eTag: str | None = None
+    versionId: str | None = None
+    sequencer: str | None = None
+
+
+class S3NotificationEntity(_Loose):
+    bucket: S3Bucket
+    object: S3NotificationObject
+
+
+class S3NotificationRecord(_Loose):
+    eventSource: str
+    eventName: str
+    s3: S3NotificationEntity
+
+
+# ---------------------------------------------------------------- one object, either form
+
+
+class S3Object(BaseModel):
+    """A created object, key decoded: what both delivery forms of one upload agree on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    sequencer: str | None = None
+    size: int | None = None
+    etag: str | None = None
+    form: Literal["eventbridge", "notification"]
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+# ---------------------------------------------------------------- CloudWatch alarms
+
+
+class AlarmState(_Loose):
+    value: str
+    reason: str = ""
+    timestamp: str = ""
+
+
+class AlarmConfiguration(_Loose):
+    description: str | None = None
+
+
+class AlarmDetail(_Loose):
+    alarmName: str = Field(min_length=1)
+    state: AlarmState
+    previousState: AlarmState | None = None
+    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+
+
+class AlarmStateChange(EventEnvelope):
+    """EventBridge detail-type "CloudWatch Alarm State Change" (source aws.cloudwatch)."""
+
+    detail: AlarmDetail  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------- results
+
+
+class UploadResult(BaseModel):
+    """What start_from_upload did with one object."""
+
+    status: Literal["started", "duplicate", "ignored"]
+    uri: str | None = None
+    ignored: str | None = None  # why, when status is "ignored"
+    workflow: str | None = None
+    execution_name: str | None = None
+    execution_arn: str | None = None
+    state_machine_arn: str | None = None
+
+
+class ArtifactResult(BaseModel):
+    """What artifact_events did with one object."""
+
+    status: Literal["recorded", "ignored"]
+    uri: str | None = None
+    ignored: str | None = None
+    run_id: str | None = None
+    task: str | None = None
+    attempt: int | None = None
+    produced: int = 0
+    used: int = 0
+    records: int = 0
+
+
+class AlarmResult(BaseModel):
+    status: Literal["notified", "recorded", "ignored"]
+    alarm: str | None = None
+    state: str | None = None
+    previous_state: str | None = None
+    ignored: str | None = None
+    message_id: str | None = None
+
+
+def report(results: list[BaseModel], ignored: str) -> dict[str, Any]:
+    """A handler's answer: one result per object, or why the whole event was not ours."""
+    if not results:
+        return {"ignored": ignored}
+    return {"results": [r.model_dump(mode="json", exclude_none=True) for r in results]}

@@ -1,0 +1,113 @@
+"""Every way an S3 "object created" reaches a Lambda, reduced to `S3Object`s with decoded keys.
+
+- EventBridge "Object Created": the key is the key, byte for byte.
+- classic notification records (`Records[].s3`): the key is URL-encoded with '+' for
+  space, so "a+b c.txt" arrives as "a%2Bb+c.txt" and must be decoded with unquote_plus;
+- those records inside SQS messages (`body`), SNS notifications (`Sns.Message`), or SNS
+  envelopes delivered to SQS without raw delivery; EventBridge events inside SQS too.
+
+Anything else is not ours; the reasons say why, so handlers can answer "ignored: why".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from pydantic import ValidationError
+
+from dagtrail.triggers.models import ObjectCreated, S3NotificationRecord, S3Object
+
+MAX_DEPTH = 3  # SQS → SNS → S3 is the deepest real nesting
+
+
+def objects_created(event: Any) -> tuple[list[S3Object], list[str]]:
+    """(created objects, reasons for every part that was not an object creation)."""
+    found: list[S3Object] = []
+    reasons: list[str] = []
+    _walk(event, found, reasons, 0)
+    return found, reasons
+
+
+def _walk(event: Any, found: list[S3Object], reasons: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        reasons.append("envelopes nested too deep")
+        return
+    if not isinstance(event, dict):
+        reasons.append(f"not a JSON object ({type(event).__name__})")
+        return
+    if "detail-type" in event:
+        _eventbridge(event, found, reasons)
+    elif isinstance(event.get("Records"), list):
+        for record in event["Records"]:
+            _record(record, found, reasons, depth)
+    elif event.get("Type") == "Notification" and "Message" in event:  # SNS envelope in SQS
+        _nested(event["Message"], "SNS message", found, reasons, depth)
+    elif event.get("Event") == "s3:TestEvent":
+        reasons.append("S3 test event")
+    else:
+        reasons.append("not an S3 event (no detail-type or Records)")
+
+
+def _eventbridge(event: dict[str, Any], found: list[S3Object], reasons: list[str]) -> None:
+    kind, source = event.get("detail-type"), event.get("source")
+    if source != "aws.s3" or kind != "Object Created":
+        reasons.append(f"not an S3 Object Created event (source {source!r}, detail-type {kind!r})")
+        return
+    try:
+        parsed = ObjectCreated.model_validate(event)
+    except ValidationError as exc:
+        reasons.append(f"malformed Object Created event: {_first_error(exc)}")
+        return
+    obj = parsed.detail.object
+    found.append(S3Object(bucket=parsed.detail.bucket.name, key=obj.key, version_id=obj.version_id,
+                          sequencer=obj.sequencer, size=obj.size, etag=obj.etag, form="eventbridge"))
+
+
+def _record(record: Any, found: list[S3Object], reasons: list[str], depth: int) -> None:
+    if not isinstance(record, dict):
+        reasons.append("record is not a JSON object")
+        return
+    source = record.get("eventSource") or record.get("EventSource")
+    if source == "aws:s3":
+        _s3_record(record, found, reasons)
+    elif source == "aws:sqs":
+        _nested(record.get("body"), "SQS message body", found, reasons, depth)
+    elif source == "aws:sns":
+        _nested((record.get("Sns") or {}).get("Message"), "SNS message", found, reasons, depth)
+    else:
+        reasons.append(f"record from {source!r}, not S3, SQS or SNS")
+
+
+def _s3_record(record: dict[str, Any], found: list[S3Object], reasons: list[str]) -> None:
+    name = str(record.get("eventName", ""))
+    if not name.startswith("ObjectCreated:"):
+        reasons.append(f"S3 {name or 'event'} is not an object creation")
+        return
+    try:
+        parsed = S3NotificationRecord.model_validate(record)
+    except ValidationError as exc:
+        reasons.append(f"malformed S3 notification record: {_first_error(exc)}")
+        return
+    obj = parsed.s3.object
+    found.append(S3Object(bucket=parsed.s3.bucket.name, key=unquote_plus(obj.key), version_id=obj.versionId,
+                          sequencer=obj.sequencer, size=obj.size, etag=obj.eTag, form="notification"))
+
+
+def _nested(text: Any, what: str, found: list[S3Object], reasons: list[str], depth: int) -> None:
+    if not isinstance(text, str):
+        reasons.append(f"{what} is missing")
+        return
+    try:
+        inner = json.loads(text)
+    except ValueError:
+        reasons.append(f"{what} is not JSON")
+        return
+    _walk(inner, found, reasons, depth + 1)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "event"
+    return f"{where}: {err['msg']}"

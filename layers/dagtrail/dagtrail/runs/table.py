@@ -59,9 +59,9 @@ def _attr(value: Any) -> dict[str, Any]:
 
 
 class RunsTable:
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, region: str | None = None) -> None:
         self.name = name or settings.load().runs_table
-        self._ddb = aws.client("dynamodb")
+        self._ddb = aws.client("dynamodb", region)  # region: a deployed stack's (`dagtrail status`)
 
     # -- runs ---------------------------------------------------------------------------
     def put_run(self, run: RunRecord) -> None:

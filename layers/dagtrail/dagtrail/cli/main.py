@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dagtrail.errors import DagtrailError
 from dagtrail.cli import compile_cmd, lineage_cmd, run_cmd
 from dagtrail.cli import events_cmd
-from dagtrail.cli import stack_cmd
 from dagtrail.cli import invoke_cmd
 from dagtrail.cli import stack_cmd
 

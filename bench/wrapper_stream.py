@@ -33,7 +33,10 @@ RATIO_TARGET = 0.9
 
 BASELINE = """
 import sys, boto3
-boto3.client("s3").upload_file(sys.argv[1], sys.argv[2], sys.argv[3])
+from botocore.config import Config
+# The wrapper's read timeout: moto completes a 2 GiB multipart upload slower than botocore's 60 s.
+client = boto3.client("s3", config=Config(read_timeout=600))
+client.upload_file(sys.argv[1], sys.argv[2], sys.argv[3])
 """
 # The command the wrapper runs: put the prepared file in the output directory at once (a hard
 # link), so what is measured is the wrapper's streaming, not the disk writing a new file.

@@ -51,12 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class Wrapper:
     def __init__(self, cfg: TaskConfig, argv: list[str]) -> None:
-        from dagtrail import aws  # boto3 only; kept here so `--help`-like failures stay fast
+        from dagtrail.task.s3client import s3_client  # boto3: only once the arguments are good
 
         self.cfg = cfg
         self.argv = argv
         self.tail = Tail(cfg.log_tail_bytes)
-        self.client = aws.client("s3")
+        self.client = s3_client(cfg.concurrency)
         self.cancel = threading.Event()  # set when the stop grace runs out: abort uploads
         self.stop_signal: int | None = None
         self.child: Child | None = None

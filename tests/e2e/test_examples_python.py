@@ -43,10 +43,10 @@ def ancestry(workdir: Path, uri: str) -> dict[str, set[str]]:
         todo = [f"artifact:{uri}"]
         while todo:
             art = todo.pop()
-            for run_uid in g.V().has("Artifact", "uid", art).out("wasGeneratedBy").values("uid").toList():
+            for run_uid in g.V().has("Artifact", "uid", art).out("wasGeneratedBy").values("uid").to_list():
                 if run_uid in seen:
                     continue
-                used = set(g.V().has("TaskRun", "uid", run_uid).out("used").values("uri").toList())
+                used = set(g.V().has("TaskRun", "uid", run_uid).out("used").values("uri").to_list())
                 seen[run_uid] = used
                 todo += [f"artifact:{u}" for u in used]
         return seen

@@ -71,3 +71,38 @@ def runs_table(aws_mock, monkeypatch):
     monkeypatch.setenv("DAGTRAIL_RUNS_TABLE", "runs-test")
     aws.client("dynamodb").create_table(**table_definition("runs-test"))
     return RunsTable()
+
+
+@pytest.fixture
+def lineage_graph(tmp_path):
+    """An empty local lineage graph (gremlite at tmp_path/lineage.db); its URL is `g.url`."""
+    from dagtrail.lineage import graph
+
+    url = f"gremlite://{tmp_path / 'lineage.db'}"
+    g = graph.open_graph(url)
+    g.url = url
+    yield g
+    graph.close(g)
+    graph.forget_cached()
+
+
+def graph_snapshot(g) -> dict:
+    """Everything in a lineage graph, in a canonical form: vertices (label, uid, every
+    property) and edges as a sorted list, so duplicates show up."""
+    from gremlin_python.process.graph_traversal import __
+
+    vertices = g.V().project("label", "props").by(__.label()).by(__.value_map()).to_list()
+    edges = g.E().project("label", "out", "in").by(__.label()).by(__.out_v().values("uid")).by(
+        __.in_v().values("uid")).to_list()
+    return {
+        "vertices": sorted(
+            (v["label"], tuple(sorted((k, tuple(vals)) for k, vals in v["props"].items()))) for v in vertices
+        ),
+        "edges": sorted((e["label"], e["out"], e["in"]) for e in edges),
+    }
+
+
+@pytest.fixture
+def snapshot_graph():
+    """graph_snapshot, for tests (conftest functions are not importable)."""
+    return graph_snapshot

@@ -111,7 +111,11 @@ def task_uid(workflow: str, task: str) -> str:
     return f"task:{workflow}:{task}"
 
 
-def task_run_uid(run_id: str, task: str, attempt: int) -> str:
+def task_run_uid(run_id: str, task: str, attempt: int, item_index: int | None = None,
+                 item_try: int | None = None) -> str:
+    """One TaskRun per attempt; in a sweep, one per try of each item as well."""
+    if item_index is not None:
+        return f"taskrun:{run_id}:{task}:{attempt}:{item_index}:{item_try or 1}"
     return f"taskrun:{run_id}:{task}:{attempt}"
 
 
@@ -225,9 +229,12 @@ def task_run(
     status_reason: str | None = None,
     log_stream: str | None = None,
     cached: bool = False,
+    item_index: int | None = None,
+    item_try: int | None = None,
 ) -> list[LineageRecord]:
-    """TaskRun (one per attempt) and Task; TaskRun-partOf→Execution, TaskRun-runs→Task."""
-    tr, tk = task_run_uid(run_id, task, attempt), task_uid(workflow, task)
+    """TaskRun (one per attempt, and per item try of a sweep) and Task; TaskRun-partOf→Execution,
+    TaskRun-runs→Task."""
+    tr, tk = task_run_uid(run_id, task, attempt, item_index, item_try), task_uid(workflow, task)
     ex = execution_uid(run_id)
     return [
         _vertex("Task", tk, workflow=workflow, name=task),
@@ -242,6 +249,7 @@ def task_run(
             exit_code=exit_code, status_reason=status_reason or None, log_stream=log_stream or None,
             # Only a cache hit says so: a later real record must not flip it back.
             cached=True if cached else None,
+            item_index=item_index, item_try=item_try if item_index is not None else None,
         ),
         _edge("partOf", "TaskRun", tr, "Execution", ex),
         _edge("runs", "TaskRun", tr, "Task", tk),
@@ -255,9 +263,11 @@ def artifacts(
     *,
     produced: list[ArtifactRef],
     used: list[ArtifactRef],
+    item_index: int | None = None,
+    item_try: int | None = None,
 ) -> list[LineageRecord]:
     """Artifacts; Artifact-wasGeneratedBy→TaskRun for produced, TaskRun-used→Artifact for used."""
-    tr = task_run_uid(run_id, task, attempt)
+    tr = task_run_uid(run_id, task, attempt, item_index, item_try)
     out: list[LineageRecord] = []
     for ref in produced:
         au = artifact_uid(ref.uri)

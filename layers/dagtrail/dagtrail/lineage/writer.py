@@ -138,12 +138,20 @@ def _guarded_props(r: LineageRecord) -> Any:
     return inner
 
 
-def write(g: Any, records: Iterable[LineageRecord], *, max_mutations: int = MAX_MUTATIONS) -> WriteStats:
-    """Apply records to the graph: idempotent, order-independent, in few requests."""
-    from dagtrail.lineage.graph import max_steps
+def write(
+    g: Any,
+    records: Iterable[LineageRecord],
+    *,
+    max_mutations: int = MAX_MUTATIONS,
+    max_steps: int | None = None,
+) -> WriteStats:
+    """Apply records to the graph: idempotent, order-independent, in few requests.
+    `max_steps` defaults to what the engine behind `g` can evaluate."""
+    from dagtrail.lineage import graph
 
     stats = WriteStats()
-    for chunk in plan(records, max_mutations=max_mutations, max_steps=max_steps(g)):
+    steps = max_steps if max_steps is not None else graph.max_steps(g)
+    for chunk in plan(records, max_mutations=max_mutations, max_steps=steps):
         result = traversal(g, chunk).to_list()
         stats.requests += 1
         if result != [1]:

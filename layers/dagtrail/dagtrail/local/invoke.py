@@ -106,8 +106,8 @@ def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = N
             local = services.environment(workdir)
             with _environment({**_account(stack, ref.services),
                                **{k: v for k, v in ref.environment.items() if k not in local}}), \
-                    _handler_logs(workdir / "handlers.log") as log_stream:
-                handler = _load(ref, log_stream)
+                    _handler_logs(workdir / "handlers.log") as logs:
+                handler = _load(ref, logs)
                 try:
                     result = handler(event, LambdaContext(function_name=ref.logical_id))
                 except Exception as exc:
@@ -219,7 +219,7 @@ def _drain_lineage(queue_url: str) -> int:
 # ---------------------------------------------------------------- loading the handler
 
 
-def _load(ref: FunctionRef, log_stream: Any) -> Any:
+def _load(ref: FunctionRef, log_stream: _LogStream) -> Any:
     path = ref.code_dir / (ref.module.replace(".", "/") + ".py")
     name = f"dagtrail_invoke_{ref.logical_id}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -237,23 +237,42 @@ def _load(ref: FunctionRef, log_stream: Any) -> Any:
     return handler
 
 
-def _quiet(module: ModuleType, stream: Any) -> None:
+class _LogStream:
+    """The handler's log file; remembers whose streams it took so they get them back."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.taken: list[tuple[logging.StreamHandler, Any]] = []
+
+    def take(self, handler: logging.StreamHandler) -> None:
+        self.taken.append((handler, handler.setStream(self.stream)))
+
+    def give_back(self) -> None:
+        for handler, previous in reversed(self.taken):
+            handler.setStream(previous)
+
+
+def _quiet(module: ModuleType, logs: _LogStream) -> None:
     # Powertools logs to stdout; stdout is for the handler's result.
     logger = getattr(module, "logger", None)
     if logger is not None:
         for handler in logging.getLogger(logger.name).handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(stream)
+            if isinstance(handler, logging.StreamHandler) and handler.stream is not logs.stream:
+                logs.take(handler)
 
 
 @contextmanager
-def _handler_logs(path: Path) -> Iterator[Any]:
+def _handler_logs(path: Path) -> Iterator[_LogStream]:
     import warnings
 
     with path.open("a") as stream, warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="aws_lambda_powertools")
         warnings.filterwarnings("ignore", message="No application metrics")
-        yield stream
+        logs = _LogStream(stream)
+        try:
+            yield logs
+        finally:
+            logs.give_back()
 
 
 @contextmanager

@@ -50,6 +50,8 @@ def show_run(g: Any, run_id: str) -> dict[str, Any]:
             __.in_("partOf").out("runs"),
             __.in_("partOf").out("used"),
             __.in_("partOf").in_("wasGeneratedBy"),
+            # Upstream attempts: normally in this run, but maybe a placeholder not yet filled in.
+            __.in_("partOf").out("wasInformedBy"),
         )
     )
     by_uid = {v["uid"]: v for v in vertices}
@@ -144,7 +146,11 @@ def render_text(shown: dict[str, Any]) -> str:
         values = json.loads(params["props"]["values"])
         lines.append("params: " + (", ".join(f"{k}={values[k]}" for k in sorted(values)) or "(none)"))
 
-    runs = [v for v in vertices.values() if v["label"] == "TaskRun"]
+    ex_uid = ex["uid"] if ex else None
+    runs = [
+        v for v in vertices.values()
+        if v["label"] == "TaskRun" and ("partOf", ex_uid) in out_edges.get(v["uid"], [])
+    ]
     runs.sort(key=lambda v: (v["props"].get("started_at") or "~", v["props"].get("task", ""), v["props"].get("attempt", 0)))
     lines.append(f"tasks ({len(runs)} attempts):")
     for tr in runs:
@@ -184,6 +190,6 @@ def _artifact(v: dict[str, Any]) -> str:
 
 def _run_name(vertices: dict[str, Any], uid: str) -> str:
     v = vertices.get(uid)
-    if v is None:  # placeholder or outside the run: fall back to what the uid says
+    if v is None or "task" not in v["props"]:  # a placeholder: all we know is its uid
         return uid.removeprefix("taskrun:")
     return f"{v['props'].get('task', '?')} #{v['props'].get('attempt', '?')}"

@@ -192,3 +192,26 @@ def test_settings_read_the_template_variables(monkeypatch):
     monkeypatch.setenv("DAGTRAIL_ALARM_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")
     cfg = settings.load()
     assert cfg.inputs_prefix == "uploads/" and cfg.alarm_topic_arn.endswith(":t")
+
+
+def test_deployed_parameter_defaults_are_merged_under_the_upload(account):
+    """A machine `dagtrail deploy` wrote records its defaults; the upload's own keys win."""
+    from dagtrail.stack.machines import with_parameters
+
+    asl = {"Comment": "dagtrail workflow upload-postprocess (sha256:" + "0" * 64 + ")",
+           "StartAt": "w", "States": {"w": {"Type": "Pass", "End": True}}}
+    aws.client("stepfunctions").create_state_machine(
+        name="dagtrail-dev-upload-postprocess", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps(with_parameters(asl, {"window_s": 2.5, "input_key": "default.csv"})))
+    key = "inputs/upload-postprocess/probe 042.csv"
+    result = upload.handle(eventbridge(BUCKET, key, version="v9"))["results"][0]
+    described = aws.client("stepfunctions").describe_execution(executionArn=result["execution_arn"])
+    assert json.loads(described["input"]) == {"params": {
+        "window_s": 2.5, "input_bucket": BUCKET, "input_key": key, "input_version": "v9"}}
+
+
+def test_a_machine_without_a_record_gets_the_upload_keys_only(account):
+    version = put(account, "inputs/heat-diffusion/x.csv")
+    upload.handle(eventbridge(BUCKET, "inputs/heat-diffusion/x.csv", version=version))
+    assert json.loads(executions()[0]["input"]) == {"params": {
+        "input_bucket": BUCKET, "input_key": "inputs/heat-diffusion/x.csv", "input_version": version}}

@@ -6,9 +6,10 @@ Functions for the same execution: StartExecution with a name already used is ide
 while that run is going and ExecutionAlreadyExists after (for 90 days), so one upload
 starts one run. Re-uploading the same key is a new version, hence a new run.
 
-Execution input (docs/internals.md): `{"params": {"input_bucket", "input_key",
-"input_version"}}` — the key decoded, the version "" for an unversioned bucket. The spec's
-own parameter defaults are not in the input.
+Execution input (docs/internals.md): `{"params": defaults | {"input_bucket", "input_key",
+"input_version"}}` — the key decoded, the version "" for an unversioned bucket; `defaults`
+are the parameter defaults `dagtrail deploy` records in the machine's Comment
+(dagtrail.stack.machines), none for a machine deployed without that record.
 
 State machine: DAGTRAIL_STATE_MACHINE_ARN when set (every upload starts it), else
 DAGTRAIL_STATE_MACHINE_PREFIX + <workflow> (template.yaml names each machine
@@ -59,9 +60,10 @@ def start_from_upload(obj: S3Object, cfg: settings.Settings | None = None) -> Up
     machine = state_machine_arn(workflow, cfg)
     name = execution_name(obj, workflow)
     common = {"uri": obj.uri, "workflow": workflow, "execution_name": name, "state_machine_arn": machine}
+    sfn = aws.client("stepfunctions")
     try:
-        resp = aws.client("stepfunctions").start_execution(
-            stateMachineArn=machine, name=name, input=execution_input(obj))
+        defaults = deployed_defaults(machine)
+        resp = sfn.start_execution(stateMachineArn=machine, name=name, input=execution_input(obj, defaults))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ExecutionAlreadyExists":
@@ -122,10 +124,22 @@ def execution_name(obj: S3Object, workflow: str) -> str:
     return f"{readable}-{digest}" if readable else digest
 
 
-def execution_input(obj: S3Object) -> str:
+def deployed_defaults(machine_arn: str) -> dict[str, Any]:
+    """The parameter defaults recorded in the deployed machine; {} when it has none."""
+    from dagtrail.stack.machines import read_comment
+
+    definition = aws.client("stepfunctions").describe_state_machine(stateMachineArn=machine_arn)["definition"]
+    try:
+        deployed = read_comment(json.loads(definition))
+    except ValueError:  # a Comment that is not ours: no record
+        deployed = None
+    return dict(deployed.parameters or {}) if deployed else {}
+
+
+def execution_input(obj: S3Object, defaults: dict[str, Any] | None = None) -> str:
     """Byte-identical for every delivery of one upload (an idempotent StartExecution needs
-    the same name *and* input)."""
-    params = {
+    the same name *and* input), as long as the deployed defaults are unchanged."""
+    params = dict(defaults or {}) | {
         "input_bucket": obj.bucket,
         "input_key": obj.key,
         "input_version": obj.version_id if obj.version_id and obj.version_id != "null" else "",

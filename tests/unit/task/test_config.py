@@ -31,7 +31,7 @@ def test_array_child_writes_under_its_index():
 
 @pytest.mark.parametrize("env, message", [
     ({"DAGTRAIL_TASK": ""}, "DAGTRAIL_TASK is not set"),
-    ({"DAGTRAIL_ATTEMPT": "two"}, "DAGTRAIL_ATTEMPT: expected a int"),
+    ({"DAGTRAIL_ATTEMPT": "two"}, "DAGTRAIL_ATTEMPT: expected an integer"),
     ({"DAGTRAIL_OUTPUT_URI": "/tmp/out"}, "DAGTRAIL_OUTPUT_URI: expected an s3:// URI"),
     ({"DAGTRAIL_PART_SIZE_MIB": "1"}, "DAGTRAIL_PART_SIZE_MIB: 1 is outside"),
     ({"DAGTRAIL_INPUT_URIS": "a=s3://x/y,oops"}, "expected dep=s3://"),

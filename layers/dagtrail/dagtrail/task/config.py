@@ -132,7 +132,7 @@ def _number(env, name, default, kind, *, minimum=None, maximum=None):
     try:
         value = kind(raw)
     except ValueError:
-        raise TaskConfigError(f"{name}: expected a {kind.__name__}, got {raw!r}") from None
+        raise TaskConfigError(f"{name}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise TaskConfigError(f"{name}: {raw} is outside [{minimum}, {maximum}]")
     return value

@@ -44,24 +44,25 @@ class FileChanged(Exception):
 
 
 class FileRange:
-    """A seekable read-only window [offset, offset + length) of a file: one part's body."""
+    """A seekable read-only window [offset, offset + length) of an open file: one part's body.
 
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close(), after the request
-        self._offset, self._length, self._pos = offset, length, 0
-        self._fh.seek(offset)
+    Reads with pread on the descriptor the sha256 pass holds, so every part comes from the
+    same file even if another is renamed over its path meanwhile, and parts share no offset.
+    """
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self._fd, self._offset, self._length, self._pos = fd, offset, length, 0
 
     def read(self, n: int | None = -1) -> bytes:
         remaining = self._length - self._pos
         n = remaining if n is None or n < 0 or n > remaining else n
-        data = self._fh.read(n)
+        data = os.pread(self._fd, n, self._offset + self._pos) if n else b""
         self._pos += len(data)
         return data
 
     def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
         base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._length}[whence]
         self._pos = max(0, min(base + pos, self._length))
-        self._fh.seek(self._offset + self._pos)
         return self._pos
 
     def tell(self) -> int:
@@ -69,9 +70,6 @@ class FileRange:
 
     def __len__(self) -> int:
         return self._length
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 class Uploader:
@@ -91,27 +89,25 @@ class Uploader:
     def upload_file(self, path: str, key: str) -> Uploaded:
         if self.cancel.is_set():
             raise UploadAborted()
-        size = os.stat(path).st_size
-        # Parts grow for files that would otherwise need more than MAX_PARTS of them.
-        part_size = self.part_size
-        if size > part_size * MAX_PARTS:
-            part_size = math.ceil(size / MAX_PARTS / MiB) * MiB
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # Parts grow for files that would otherwise need more than MAX_PARTS of them.
+            part_size = self.part_size
+            if size > part_size * MAX_PARTS:
+                part_size = math.ceil(size / MAX_PARTS / MiB) * MiB
             if size <= part_size:
-                return self._single(path, fh, key, size)
-            return self._multipart(path, fh, key, size, part_size)
+                return self._single(fh, key, size)
+            # The parts read fh's descriptor: this returns only once none is in flight.
+            return self._multipart(fh, key, size, part_size)
 
-    def _single(self, path: str, fh, key: str, size: int) -> Uploaded:
+    def _single(self, fh, key: str, size: int) -> Uploaded:
         digest = hashlib.sha256()
         crc = _hash_range(fh, size, digest)
-        body = FileRange(path, 0, size)
-        try:
-            etag = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=crc)["ETag"]
-        finally:
-            body.close()
+        body = FileRange(fh.fileno(), 0, size)
+        etag = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=crc)["ETag"]
         return Uploaded(size=size, sha256=digest.hexdigest(), etag=etag.strip('"'))
 
-    def _multipart(self, path: str, fh, key: str, size: int, part_size: int) -> Uploaded:
+    def _multipart(self, fh, key: str, size: int, part_size: int) -> Uploaded:
         upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key,
                                                         ChecksumAlgorithm="CRC32")["UploadId"]
         digest = hashlib.sha256()
@@ -123,7 +119,7 @@ class Uploader:
                 crc = _hash_range(fh, length, digest)
                 self._acquire_slot()
                 try:
-                    future = self._parts.submit(self._part, path, key, upload_id, number, offset, length, crc)
+                    future = self._parts.submit(self._part, fh.fileno(), key, upload_id, number, offset, length, crc)
                 except BaseException:
                     self._slots.release()
                     raise
@@ -150,15 +146,11 @@ class Uploader:
             self._slots.release()
             raise UploadAborted()
 
-    def _part(self, path: str, key: str, upload_id: str, number: int, offset: int, length: int,
+    def _part(self, fd: int, key: str, upload_id: str, number: int, offset: int, length: int,
               crc: str) -> dict:
         try:
-            body = FileRange(path, offset, length)
-            try:
-                response = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                                   PartNumber=number, Body=body, ChecksumCRC32=crc)
-            finally:
-                body.close()
+            response = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                               Body=FileRange(fd, offset, length), ChecksumCRC32=crc)
         finally:
             self._slots.release()
         return {"ETag": response["ETag"], "PartNumber": number, "ChecksumCRC32": crc}

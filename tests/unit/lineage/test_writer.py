@@ -250,3 +250,20 @@ def test_writer_traversal_is_plain_gremlin_for_neptune():
         assert remote.V().has("TaskRun", "uid", "taskrun:run-1:fit:2").values("status").to_list() == ["SUCCEEDED"]
     finally:
         graph.close(remote)
+
+
+class SwallowingConnection:
+    """A graph that accepts requests but loses the traverser (a silently skipped mutation)."""
+
+    def submit(self, bytecode):
+        from gremlin_python.driver.remote_connection import RemoteTraversal
+
+        return RemoteTraversal(iter([]))
+
+
+def test_a_request_that_loses_its_traverser_is_an_error():
+    from gremlin_python.process.anonymous_traversal import traversal
+
+    g = traversal().with_remote(SwallowingConnection())
+    with pytest.raises(writer.LineageWriteError, match=r"returned \[\], expected \[1\]"):
+        writer.write(g, task_run("RUNNING"))

@@ -77,6 +77,10 @@ def record_manifest(obj: S3Object) -> ArtifactResult:
         manifest = read_manifest(where.prefix(obj.bucket))
     except (ValidationError, ValueError) as exc:
         return _ignored(obj, f"malformed manifest: {str(exc).splitlines()[0]}", **base)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            raise  # access or service trouble: retried, then dead-lettered
+        return _ignored(obj, f"bucket {obj.bucket!r} does not exist", **base)
     if manifest is None:
         return _ignored(obj, "manifest not found (deleted since the event?)", **base)
     if (manifest.task, manifest.attempt) != (where.task, where.attempt):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dagtrail import aws, compute
-from dagtrail.local import moto_patches, services
+from dagtrail.local import moto_patches, services, state
 from dagtrail.local.handlers import HandlerRegistry
 from dagtrail.local.processes import ProcessBackend, docker_available
 from dagtrail.local.progress import Progress
@@ -110,7 +110,11 @@ class LocalRun:
                 undo.append(lambda: compute.use_local(None))
                 for logical_id, arn in stack.function_arns.items():
                     definition = definition.replace("${%sArn}" % logical_id, arn)
-                return self._run(definition, stack)
+                state.load(self.workdir, services.RUNS_TABLE)
+                try:
+                    return self._run(definition, stack)
+                finally:
+                    state.save(self.workdir, services.RUNS_TABLE)
         finally:
             backend.shutdown()
             for fn in reversed(undo):

@@ -51,7 +51,7 @@ def _stand_in_template(outputs: tuple[str, ...] = OUTPUTS_READ) -> str:
 
 
 @pytest.fixture
-def stack(monkeypatch):
+def stack():
     """A moto account holding the stand-in stack and the runs table it names."""
     from moto import mock_aws
 
@@ -409,7 +409,7 @@ def test_an_unknown_stack_is_one_line(stack, capsys, argv):
     assert "no stack 'no-such-stack'" in _one_line_error(code, err)
 
 
-def test_a_stack_without_an_output_names_it(capsys, monkeypatch):
+def test_a_stack_without_an_output_names_it(capsys):
     from moto import mock_aws
 
     from dagtrail import aws

@@ -118,7 +118,10 @@ def print_status(run) -> None:
     rows = [("TASK", "STATE", "ATTEMPTS", "DURATION", "EXIT")]
     for task in run.tasks:
         last = task.history[-1] if task.history else None
-        rows.append((task.name, task.status, str(task.attempts), _duration(task.duration_seconds),
+        attempts = str(task.attempts)
+        if task.items:  # a sweep: its items' progress says more than attempts
+            attempts = f"{task.items['succeeded']}/{task.items['total']} items"
+        rows.append((task.name, task.status, attempts, _duration(task.duration_seconds),
                      "" if last is None or last.exit_code is None else str(last.exit_code)))
         if len(task.history) > 1:
             for a in task.history:

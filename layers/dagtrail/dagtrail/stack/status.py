@@ -41,6 +41,7 @@ class TaskStatus(BaseModel):
     status: str  # SUCCEEDED | FAILED | a job state while it runs | NOT_STARTED
     attempts: int = 0
     duration_seconds: float | None = None  # of the latest attempt
+    items: dict[str, int] | None = None  # a sweep's item counts: total, succeeded, failed
     history: list[AttemptStatus] = Field(default_factory=list)
 
 
@@ -119,8 +120,10 @@ def _task(summary, record, table: RunsTable) -> TaskStatus:
         job = table.get_job(record.jobs[key])
         if job is not None:
             history.append(_attempt(int(key), job))
+    items = getattr(summary, "items", None)  # set by task_states for sweeps
     return TaskStatus(name=summary.name, status=summary.status, attempts=summary.attempts,
-                      duration_seconds=history[-1].duration_seconds if history else None, history=history)
+                      duration_seconds=history[-1].duration_seconds if history else None,
+                      items=items.model_dump() if items is not None else None, history=history)
 
 
 def _attempt(number: int, job: JobRecord) -> AttemptStatus:

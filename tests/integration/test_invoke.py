@@ -166,3 +166,11 @@ def test_cli_exits_2_for_a_bad_event_file(cli, tmp_path):
     for event in (tmp_path / "missing.json", tmp_path / "e.json"):
         done = cli("StartFromUploadFunction", "--event", event, "--workdir", tmp_path / "w")
         assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_cli_reads_the_event_from_stdin(cli, tmp_path, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"detail-type": "Scheduled Event", "source": "aws.events"}'))
+    done = cli("AlarmEventsFunction", "--event", "-", "--workdir", tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "ignored"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -24,14 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="event JSON, e.g. events/StartFromUploadFunction/s3-input-created.json ('-' = stdin)")
     p.add_argument("--workdir", type=Path, default=Path(".dagtrail"),
                    help="local results, lineage graph and handler logs (default: .dagtrail)")
-    p.add_argument("--template", type=Path, default=None, help="SAM template (default: the repository's)")
+    p.add_argument("--template", type=Path, default=None,
+                   help="SAM template (default: ./template.yaml, else the repository's)")
     p.set_defaults(func=_invoke)
 
 
 def _invoke(args: argparse.Namespace) -> int:
     from dagtrail.local.invoke import invoke, load_event
 
-    event = json.load(sys.stdin) if str(args.event) == "-" else load_event(args.event)
-    outcome = invoke(args.function, event, args.workdir, args.template)
+    template = args.template or (Path("template.yaml") if Path("template.yaml").is_file() else None)
+    outcome = invoke(args.function, load_event(args.event), args.workdir, template)
     print(json.dumps(outcome.result, indent=2, sort_keys=True, default=str))
     return 0

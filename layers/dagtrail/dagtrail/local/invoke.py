@@ -296,8 +296,10 @@ def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
 
 
 def load_event(path: Path) -> Any:
+    """The event JSON from a file, or from stdin for '-'."""
     try:
-        return json.loads(path.read_text())
+        text = sys.stdin.read() if str(path) == "-" else path.read_text()
+        return json.loads(text)
     except OSError as exc:
         raise DagtrailError(f"{path}: cannot read event ({exc.strerror})") from None
     except ValueError as exc:

@@ -2,31 +2,30 @@
 
 Everything a command needs about the stack comes from its CloudFormation outputs
 (template.yaml's Outputs), read once per command.
+
+Exports resolve lazily: start_from_upload imports dagtrail.stack.machines in a Lambda, and
+importing this package must not drag in the compiler, the runs table or local mode.
 """
 
-from dagtrail.stack.deploy import DeployResult, deploy_workflow
-from dagtrail.stack.errors import MissingOutput, StackError, StackNotFound
-from dagtrail.stack.logs import LogSource, log_lines, log_source
-from dagtrail.stack.outputs import Stack, load_stack
-from dagtrail.stack.start import StartResult, console_url, start_run
-from dagtrail.stack.status import AttemptStatus, RunStatus, TaskStatus, run_status
+from __future__ import annotations
 
-__all__ = [
-    "AttemptStatus",
-    "DeployResult",
-    "LogSource",
-    "MissingOutput",
-    "RunStatus",
-    "Stack",
-    "StackError",
-    "StackNotFound",
-    "StartResult",
-    "TaskStatus",
-    "console_url",
-    "deploy_workflow",
-    "load_stack",
-    "log_lines",
-    "log_source",
-    "run_status",
-    "start_run",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DeployResult": "deploy", "deploy_workflow": "deploy",
+    "MissingOutput": "errors", "StackError": "errors", "StackNotFound": "errors",
+    "LogSource": "logs", "log_lines": "logs", "log_source": "logs",
+    "Stack": "outputs", "load_stack": "outputs",
+    "StartResult": "start", "console_url": "start", "start_run": "start",
+    "AttemptStatus": "status", "RunStatus": "status", "TaskStatus": "status", "run_status": "status",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

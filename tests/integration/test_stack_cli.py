@@ -421,3 +421,9 @@ def test_a_stack_without_an_output_names_it(capsys):
         code, _, err = _run(capsys, "deploy", str(DIAMOND), "--stack", "old")
     aws.reset_clients()
     assert "no output 'StateMachineLogGroupArn'" in _one_line_error(code, err)
+
+
+def test_region_selects_where_the_stack_is_looked_up(stack, capsys):
+    assert _run(capsys, "deploy", str(DIAMOND), "--stack", STACK, "--region", REGION)[0] == 0
+    code, _, err = _run(capsys, "start", "diamond", "--stack", STACK, "--region", "eu-west-1")
+    assert "no stack 'dt-test' in eu-west-1" in _one_line_error(code, err)

@@ -427,3 +427,17 @@ def test_region_selects_where_the_stack_is_looked_up(stack, capsys):
     assert _run(capsys, "deploy", str(DIAMOND), "--stack", STACK, "--region", REGION)[0] == 0
     code, _, err = _run(capsys, "start", "diamond", "--stack", STACK, "--region", "eu-west-1")
     assert "no stack 'dt-test' in eu-west-1" in _one_line_error(code, err)
+
+
+def test_no_region_is_one_line(capsys, monkeypatch, tmp_path):
+    from dagtrail import aws
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    aws.reset_clients()
+    try:
+        code, _, err = _run(capsys, "status", "r1", "--stack", STACK)
+    finally:
+        aws.reset_clients()
+    assert "no AWS region" in _one_line_error(code, err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from dagtrail import aws
-from dagtrail.stack.errors import MissingOutput, StackNotFound, aws_call, error_code
+from dagtrail.stack.errors import MissingOutput, StackError, StackNotFound, aws_call, error_code
 
 # Outputs the commands read; template.yaml declares each.
 SUBMIT_TASK_FUNCTION = "SubmitTaskFunctionArn"
@@ -64,7 +64,12 @@ def load_stack(name: str, region: str | None = None) -> Stack:
     """The stack's outputs; StackNotFound when there is no such stack (or it was deleted)."""
     from botocore.exceptions import ClientError
 
-    cfn = aws.client("cloudformation", region)
+    from botocore.exceptions import NoRegionError
+
+    try:
+        cfn = aws.client("cloudformation", region)
+    except NoRegionError:
+        raise StackError("no AWS region: pass --region, or set AWS_REGION or a profile's region") from None
     with aws_call(f"describe stack {name}"):
         try:
             stacks = cfn.describe_stacks(StackName=name)["Stacks"]

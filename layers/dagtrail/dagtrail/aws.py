@@ -7,19 +7,30 @@ local mode and tests redirect every client without code here knowing about them.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+# One session: it holds the loaded service models, which cost far more than a client. Sessions
+# are not thread-safe, so clients are created under a lock (clients themselves are).
+_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 @functools.cache
 def client(service: str, region: str | None = None) -> Any:
-    return boto3.session.Session().client(service, region_name=region, config=_CONFIG)
+    with _LOCK:
+        return _session().client(service, region_name=region, config=_CONFIG)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests and local mode switch endpoints and credentials)."""
+    """Forget cached clients and the session (tests and local mode switch endpoints and credentials)."""
     client.cache_clear()
+    _session.cache_clear()

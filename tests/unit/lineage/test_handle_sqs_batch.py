@@ -101,3 +101,10 @@ def test_lambda_handler_reports_partial_batch_failures(lineage_graph, monkeypatc
     response = handler(sqs_event([*bodies(recs), "[1, 2]"]), Context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert lineage_graph.E().has_label("wasInformedBy").count().next() == 1
+
+
+def test_the_sample_event_for_sam_local_invoke_is_written_whole(lineage_graph):
+    event = json.loads((REPO / "events/LineageWriterFunction/sqs-lineage-batch.json").read_text())
+    assert writer.handle_sqs_batch(event, g=lineage_graph) == {"batchItemFailures": []}
+    uids = {r.uid for m in event["Records"] for r in writer.parse_body(m["body"]) if r.op == "vertex"}
+    assert set(lineage_graph.V().values("uid").to_list()) >= uids

@@ -89,3 +89,19 @@ def test_missing_workdir_is_not_created(tmp_path, capsys):
     assert main(["lineage", "show", "latest", "--workdir", str(missing)]) == 2
     assert "no lineage graph at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_an_unreachable_graph_server_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a local port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagtrail.cli.main", "lineage", "show", "latest", "--graph",
+         f"neptune://127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"dagtrail: error: cannot reach the lineage graph at neptune://127.0.0.1:{port}")
+    assert "Traceback" not in proc.stderr

@@ -160,3 +160,15 @@ def test_neptune_urls_become_websocket_endpoints():
     assert graph.parse("neptune://h") == ("websocket", "wss://h:8182/gremlin")
     assert graph.parse("wss://h:8182/gremlin") == ("websocket", "wss://h:8182/gremlin")
     assert graph.parse("gremlite:///abs/lineage.db") == ("gremlite", "/abs/lineage.db")
+
+
+def test_a_run_known_only_through_its_task_runs(lineage_graph):
+    # Task run records reached the graph before the execution's own record.
+    writer.write(lineage_graph, R.task_run("run-early", "w", "t", 1, status="RUNNING"))
+    assert queries.latest_run_id(lineage_graph) == "run-early"
+    shown = queries.show_run(lineage_graph, "run-early")
+    assert {"label": "Execution", "uid": "execution:run-early", "props": {}} in shown["vertices"]
+    assert "  t #1  RUNNING  exit -  -" in queries.render_text(shown).splitlines()
+    writer.write(lineage_graph, R.execution("run-late", "w", execution_arn="a", status="RUNNING",
+                                            started_at="2020-01-01T00:00:00Z"))
+    assert queries.latest_run_id(lineage_graph) == "run-late"  # a known start beats none

@@ -45,10 +45,13 @@ def graph_url(args: argparse.Namespace) -> str:
 def show_cmd(args: argparse.Namespace) -> int:
     from dagtrail.lineage import graph, queries
 
-    g = graph.open_graph(graph_url(args))
+    url = graph_url(args)
+    g = graph.open_graph(url)
     try:
         run_id = queries.latest_run_id(g) if args.run_id == "latest" else args.run_id
         shown = queries.show_run(g, run_id)
+    except OSError as exc:  # a graph server that is down or unreachable (aiohttp errors)
+        raise graph.GraphUnavailable(f"cannot reach the lineage graph at {url}: {exc}") from exc
     finally:
         graph.close(g)
     if args.format == "json":

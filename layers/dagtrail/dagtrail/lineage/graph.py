@@ -23,6 +23,10 @@ class GraphUrlError(DagtrailError):
     """A graph URL dagtrail cannot open."""
 
 
+class GraphUnavailable(DagtrailError):
+    """The graph server did not accept a connection."""
+
+
 # gremlite evaluates a traversal by recursing through its steps, about one Python frame per
 # step plus those of child traversals, so a chain of ~900 steps exceeds the recursion limit.
 # 120 leaves ample headroom for callers' stacks and costs nothing: in-process, a longer
@@ -60,6 +64,7 @@ def open_graph(url: str) -> Any:
         return traversal().with_remote(_committing_sqlite(target))
     from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
 
+    # Connects lazily, on the first request: callers map OSError to GraphUnavailable.
     return traversal().with_remote(DriverRemoteConnection(target, "g"))
 
 

@@ -81,20 +81,22 @@ def _within(values: list[str]) -> Any:
 
 
 def latest_run_id(g: Any) -> str:
-    """The run whose Execution started last (ties broken by run id)."""
+    """The run whose Execution started last (ties broken by run id). An Execution known
+    only as a placeholder (its task runs arrived first) has no start time and sorts first."""
     from gremlin_python.process.graph_traversal import __
 
     rows = (
         g.V()
         .has_label("Execution")
-        .project("run_id", "started_at")
-        .by(__.values("run_id"))
+        .project("uid", "started_at")
+        .by(__.values("uid"))
         .by(__.coalesce(__.values("started_at"), __.constant("")))
         .to_list()
     )
     if not rows:
         raise NotFoundError("the lineage graph holds no runs yet")
-    return max(rows, key=lambda r: (r["started_at"], r["run_id"]))["run_id"]
+    latest = max(rows, key=lambda r: (r["started_at"], r["uid"]))
+    return latest["uid"].removeprefix(execution_uid(""))
 
 
 # ---------------------------------------------------------------- text

@@ -90,11 +90,6 @@ class LineageRecord(BaseModel):
                 raise ValueError("edge records carry no properties")
         return self
 
-    @property
-    def key(self) -> tuple[str, str]:
-        """What the record upserts: records with equal keys target the same element."""
-        return (self.op, self.uid)
-
 
 # ---------------------------------------------------------------- uids
 

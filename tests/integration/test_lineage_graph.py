@@ -172,3 +172,13 @@ def test_a_run_known_only_through_its_task_runs(lineage_graph):
     writer.write(lineage_graph, R.execution("run-late", "w", execution_arn="a", status="RUNNING",
                                             started_at="2020-01-01T00:00:00Z"))
     assert queries.latest_run_id(lineage_graph) == "run-late"  # a known start beats none
+
+
+def test_sweep_items_are_named_by_index_and_try(lineage_graph):
+    writer.write(lineage_graph, R.execution("run-s", "w", execution_arn="a", status="RUNNING"))
+    for index, try_, status in ((0, 1, "SUCCEEDED"), (1, 1, "FAILED"), (1, 2, "SUCCEEDED")):
+        writer.write(lineage_graph, R.task_run("run-s", "w", "sim", 1, status=status, item_index=index,
+                                               item_try=try_))
+    lines = queries.render_text(queries.show_run(lineage_graph, "run-s")).splitlines()
+    assert [line.split("  ")[1:3] for line in lines if line.startswith("  sim")] == [
+        ["sim[0] #1.1", "SUCCEEDED"], ["sim[1] #1.1", "FAILED"], ["sim[1] #1.2", "SUCCEEDED"]]

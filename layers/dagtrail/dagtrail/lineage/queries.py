@@ -153,13 +153,16 @@ def render_text(shown: dict[str, Any]) -> str:
         v for v in vertices.values()
         if v["label"] == "TaskRun" and ("partOf", ex_uid) in out_edges.get(v["uid"], [])
     ]
-    runs.sort(key=lambda v: (v["props"].get("started_at") or "~", v["props"].get("task", ""), v["props"].get("attempt", 0)))
+    runs.sort(key=lambda v: (
+        v["props"].get("started_at") or "~", v["props"].get("task", ""), v["props"].get("attempt", 0),
+        v["props"].get("item_index", -1), v["props"].get("item_try", 0),
+    ))
     lines.append(f"tasks ({len(runs)} attempts):")
     for tr in runs:
         q = tr["props"]
         exit_code = q.get("exit_code")
         lines.append(
-            f"  {q.get('task', '?')} #{q.get('attempt', '?')}  {q.get('status', '?')}"
+            f"  {_attempt_name(q)}  {q.get('status', '?')}"
             f"  exit {exit_code if exit_code is not None else '-'}"
             f"  {_duration(q.get('started_at'), q.get('stopped_at'))}"
             + (f"  job {q['job_id']}" if q.get("job_id") else "")
@@ -194,4 +197,12 @@ def _run_name(vertices: dict[str, Any], uid: str) -> str:
     v = vertices.get(uid)
     if v is None or "task" not in v["props"]:  # a placeholder: all we know is its uid
         return uid.removeprefix("taskrun:")
-    return f"{v['props'].get('task', '?')} #{v['props'].get('attempt', '?')}"
+    return _attempt_name(v["props"])
+
+
+def _attempt_name(props: dict[str, Any]) -> str:
+    """`task #attempt`, or `task[item] #attempt.try` for one item of a sweep."""
+    name = f"{props.get('task', '?')} #{props.get('attempt', '?')}"
+    if props.get("item_index") is not None:
+        name = f"{props.get('task', '?')}[{props['item_index']}] #{props.get('attempt', '?')}.{props.get('item_try', 1)}"
+    return name

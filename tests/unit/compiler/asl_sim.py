@@ -6,6 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 
+PROLOGUE = ("Parameters", "Use defaults", "Merge defaults", "Apply params")
+
+
+def body_of(asl: dict[str, Any]) -> dict[str, Any]:
+    """The machine after its parameter-defaults prologue, which runs before any task."""
+    states = asl["States"]
+    assert asl["StartAt"] == "Parameters" and states["Parameters"]["Type"] == "Choice"
+    first = states["Apply params"]["Next"]
+    assert states["Use defaults"]["Next"] == first and states["Merge defaults"]["Next"] == "Apply params"
+    assert states["Parameters"]["Choices"][0]["Next"] == "Merge defaults"
+    assert states["Parameters"]["Default"] == "Use defaults"
+    return {"StartAt": first, "States": {k: v for k, v in states.items() if k not in PROLOGUE}}
+
+
 def finished_before(asl: dict[str, Any]) -> dict[str, frozenset[str]]:
     """task -> tasks that have succeeded whenever that task's state is entered.
 
@@ -49,7 +63,7 @@ def finished_before(asl: dict[str, Any]) -> dict[str, frozenset[str]]:
         assert reached == set(states), f"unreachable states: {set(states) - reached}"
         return done
 
-    chain(asl, frozenset())
+    chain(body_of(asl), frozenset())
     assert len(names) == len(set(names)), "state names must be unique across the machine"
     assert all(len(n) <= 80 for n in names), "state names are at most 80 characters"
     return before

@@ -10,7 +10,7 @@ from dagtrail.compiler.layout import Parallel, Series, Task, extra_waits, layout
 from dagtrail.spec import TaskSpec, WorkflowSpec
 from dagtrail.spec.graph import ancestors
 
-from .asl_sim import finished_before
+from .asl_sim import body_of, finished_before
 
 
 def make_spec(deps: dict[str, list[str]], name: str = "wf") -> WorkflowSpec:
@@ -22,6 +22,7 @@ def make_spec(deps: dict[str, list[str]], name: str = "wf") -> WorkflowSpec:
 
 def top_level(asl) -> list[tuple[str, str]]:
     """The top-level chain as (state name, type)."""
+    asl = body_of(asl)
     out, name = [], asl["StartAt"]
     while name:
         state = asl["States"][name]

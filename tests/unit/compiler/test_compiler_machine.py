@@ -130,3 +130,30 @@ def test_compiling_changes_nothing_in_the_spec():
     before = spec.model_dump()
     compile_workflow(spec)
     assert spec.model_dump() == before
+
+
+def test_the_machine_fills_in_parameter_defaults_for_any_starter(aws_mock):
+    """Console, schedule and upload starts pass some or no params; every task sees them all."""
+    import json
+    import time
+
+    import boto3
+
+    from dagtrail.compiler.machine import parameter_defaults
+
+    defaults = {"nx": 32, "label": "it's {x}", "on": True}
+    states = parameter_defaults(defaults, next_state="done") | {"done": {"Type": "Succeed"}}
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r",
+                                   definition=json.dumps({"StartAt": "Parameters", "States": states}))["stateMachineArn"]
+    outputs = {}
+    for i, given in enumerate([{"params": {"nx": 5}}, {}, {"params": {}}]):
+        execution = sfn.start_execution(stateMachineArn=arn, name=f"e{i}", input=json.dumps(given))["executionArn"]
+        for _ in range(200):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.02)
+        outputs[i] = json.loads(described["output"])["params"]
+    assert outputs[0] == defaults | {"nx": 5}
+    assert outputs[1] == outputs[2] == defaults

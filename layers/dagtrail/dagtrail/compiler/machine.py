@@ -17,8 +17,34 @@ def compile_workflow(spec: WorkflowSpec) -> dict[str, Any]:
     start, states = _chain(spec, steps_of(block))
     return {
         "Comment": f"dagtrail workflow {spec.name} ({spec.content_hash()})",
-        "StartAt": start,
-        "States": states,
+        "StartAt": PARAMETERS,
+        "States": parameter_defaults(dict(spec.parameters), next_state=start) | states,
+    }
+
+
+# Names with capitals and spaces: task names are lowercase without spaces, so never collide.
+PARAMETERS = "Parameters"
+USE_DEFAULTS = "Use defaults"
+MERGE_DEFAULTS = "Merge defaults"
+APPLY_PARAMS = "Apply params"
+
+
+def parameter_defaults(defaults: dict[str, Any], *, next_state: str) -> dict[str, State]:
+    """Whoever starts a run (CLI, console, upload, schedule) may pass some, all or no params:
+    the machine itself fills in the spec's defaults, so every Task state sees them all."""
+    return {
+        PARAMETERS: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.params", "IsPresent": True, "Next": MERGE_DEFAULTS}],
+            "Default": USE_DEFAULTS,
+        },
+        USE_DEFAULTS: {"Type": "Pass", "Result": defaults, "ResultPath": "$.params", "Next": next_state},
+        MERGE_DEFAULTS: {"Type": "Pass", "Result": defaults, "ResultPath": "$.defaults", "Next": APPLY_PARAMS},
+        APPLY_PARAMS: {
+            "Type": "Pass",
+            "Parameters": {"params.$": "States.JsonMerge($.defaults, $.params, false)"},
+            "Next": next_state,
+        },
     }
 
 

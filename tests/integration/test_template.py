@@ -302,7 +302,6 @@ def test_every_checkov_skip_is_justified():
 def test_sam_build_builds_every_function_and_the_layer(sam_build):
     done, build = sam_build
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "does not exist" not in done.stdout + done.stderr, "a function's CodeUri is missing"
     template = load_template(TEMPLATE)
     functions = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
     for lid in functions:

@@ -21,7 +21,7 @@ EXPECTED = {
     "unknown-top-key.yaml": "2: field 'task': unknown key 'task' (did you mean 'tasks'?); "
     "allowed: description, name, parameters, tasks",
     "unknown-task-key.yaml": "4: task 'prepare': field 'imgae': unknown key 'imgae' (did you mean 'image'?); "
-    "allowed: command, compute, depends_on, env, foreach, image, max_parallel, resources, retries, timeout",
+    "allowed: cache, cache_version, command, compute, depends_on, env, foreach, image, max_parallel, resources, retries, timeout",
     "unknown-resources-key.yaml": "8: task 'prepare': field 'resources.memory': unknown key 'memory' "
     "(did you mean 'memory_mib'?); allowed: gpu, memory_mib, vcpu",
     "missing-image.yaml": "3: task 'prepare': field 'image': is required",

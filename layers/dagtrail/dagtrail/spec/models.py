@@ -75,6 +75,10 @@ class TaskSpec(_Strict):
     # A sweep: the task runs once per item (dagtrail.sweeps; docs/sweeps.md).
     foreach: Foreach | None = None
     max_parallel: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Caching (dagtrail.cache): off for tasks whose output is not a function of their inputs;
+    # bump cache_version to invalidate earlier results on purpose.
+    cache: bool = True
+    cache_version: str = Field(default="", max_length=64)
 
     @field_validator("command", "depends_on", mode="before")
     @classmethod
@@ -96,8 +100,12 @@ class TaskSpec(_Strict):
 
     def definition(self) -> dict[str, Any]:
         """The static task definition as JSON data (the `definition` in the submit payload).
-        Sweep fields appear only in sweep tasks, so other definitions stay as they were."""
-        data = self.model_dump(mode="json", exclude={"foreach", "max_parallel"})
+        Sweep and cache fields appear only where set, so other definitions stay as they were."""
+        data = self.model_dump(mode="json", exclude={"foreach", "max_parallel", "cache", "cache_version"})
+        if not self.cache:
+            data["cache"] = False
+        if self.cache_version:
+            data["cache_version"] = self.cache_version
         if self.foreach is not None:
             data["foreach"] = self.foreach.model_dump(mode="json", exclude_none=True)
         if self.max_parallel is not None:

@@ -22,6 +22,15 @@ class JobRequest(BaseModel):
     compute: str = "batch"
     output_prefix: str
     inputs: dict[str, str] = Field(default_factory=dict)  # dependency -> its output prefix
+    # Sweeps: an array job of `array_size` children (item = offset + child index, read from
+    # `items_uri`), each tried up to `item_tries` times; or one item's job (`item_index`).
+    array_size: int | None = None
+    item_offset: int = 0
+    items_uri: str | None = None
+    item_tries: int = 1
+    max_parallel: int | None = None
+    item_index: int | None = None
+    item_try: int | None = None
 
     @property
     def tags(self) -> dict[str, str]:

@@ -28,6 +28,7 @@ from dagtrail.runs.table import RunsTable
 from dagtrail.spec.models import WorkflowSpec
 
 POLL_SECONDS = 0.05
+LINEAGE_EVERY_EVENTS = 50
 RECONCILE_EVERY_SECONDS = 5.0  # the scheduled reconcile Lambda, at a local pace
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -122,6 +123,7 @@ class LocalRun:
             services.restore_environment(previous)
 
     def _run(self, definition: str, stack: services.LocalStack) -> RunSummary:
+        self.stack = stack
         sfn = aws.client("stepfunctions")
         machine = sfn.create_state_machine(
             name=f"{services.STACK}-{self.spec.name}", definition=definition, roleArn=stack.role_arn,
@@ -161,6 +163,7 @@ class LocalRun:
 
     # -- event delivery -----------------------------------------------------------------
     def _deliver_events(self) -> None:
+        delivered = 0
         while True:
             try:
                 event = self.events.get_nowait()
@@ -168,6 +171,11 @@ class LocalRun:
                 return
             for logical_id in self._route(event):
                 self.registry.invoke(logical_id, event)
+            delivered += 1
+            if delivered % LINEAGE_EVERY_EVENTS == 0 and hasattr(self, "stack"):
+                # A sweep sends thousands of events at once: moto's SQS slows down with
+                # the queue's length, so the lineage queue is drained as it fills.
+                self._drain_lineage(self.stack)
 
     @staticmethod
     def _route(event: dict[str, Any]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -56,7 +57,9 @@ class HandlerRegistry:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         module = self._load(logical_id)
-        with self._lock:
+        # Powertools prints metrics to stdout when 100 accumulate, even when disabled; stdout
+        # is the user's (and --json's), so anything a handler prints goes to the log instead.
+        with self._lock, contextlib.redirect_stdout(self._log_stream):
             return module.handler(event, LambdaContext(function_name=logical_id))
 
     def _load(self, logical_id: str) -> ModuleType:

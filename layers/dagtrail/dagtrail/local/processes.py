@@ -56,7 +56,9 @@ class ProcessBackend:
     # -- Backend protocol ---------------------------------------------------------------
     def submit(self, request: JobRequest) -> str:
         job_id = str(uuid.uuid4())
-        thread = threading.Thread(target=self._run, args=(job_id, request), name=f"job-{request.task}",
+        # An array job (a sweep): its children run here with bounded parallelism (sweep_runner).
+        target = self._run if request.array_size is None else self._run_array
+        thread = threading.Thread(target=target, args=(job_id, request), name=f"job-{request.task}",
                                   daemon=True)
         with self._lock:
             self._threads.append(thread)
@@ -66,9 +68,10 @@ class ProcessBackend:
     def terminate(self, job_id: str, reason: str) -> None:
         with self._lock:
             self._cancelled.add(job_id)
-            proc = self._procs.get(job_id)
-        if proc and proc.poll() is None:
-            _kill_group(proc)
+            procs = [p for j, p in self._procs.items() if j == job_id or j.startswith(f"{job_id}:")]
+        for proc in procs:
+            if proc.poll() is None:
+                _kill_group(proc)
 
     def describe(self, job_ids: list[str]) -> dict:
         """What DescribeJobs would say: the latest state of each job this backend ran."""
@@ -98,9 +101,11 @@ class ProcessBackend:
             if out_dir.exists():  # a rerun of the same attempt number starts clean
                 shutil.rmtree(out_dir)
             out_dir.mkdir(parents=True)
-            in_dir = self.workdir / "inputs" / request.run_id / request.task / str(request.attempt)
+            # An inline sweep's items share an attempt number: each gets its own inputs and log.
+            slot = str(request.attempt) if request.item_index is None else f"{request.attempt}-{request.item_index}"
+            in_dir = self.workdir / "inputs" / request.run_id / request.task / slot
             self._stage_inputs(in_dir, request.inputs)
-            log_path = self.workdir / "logs" / request.run_id / request.task / f"{request.attempt}.log"
+            log_path = self.workdir / "logs" / request.run_id / request.task / f"{slot}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             env = dict(os.environ) | request.env | {
                 # `python3` in a task command is the interpreter running dagtrail (its venv's numpy).
@@ -118,6 +123,11 @@ class ProcessBackend:
             status = "SUCCEEDED" if exit_code == 0 else "FAILED"
             self._event(job_id, request, status, created=created, started=started, stopped=stopped,
                         exit_code=exit_code, reason=reason, log=str(log_path))
+
+    def _run_array(self, job_id: str, request: JobRequest) -> None:
+        from dagtrail.local.sweep_runner import run_array
+
+        run_array(self, job_id, request)
 
     def _execute(self, job_id: str, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path,
                  timeout: int) -> tuple[int | None, str | None]:
@@ -167,7 +177,8 @@ class ProcessBackend:
 
     def _event(self, job_id: str, request: JobRequest, status: str, *, created: int,
                started: int | None = None, stopped: int | None = None, exit_code: int | None = None,
-               reason: str | None = None, log: str | None = None) -> None:
+               reason: str | None = None, log: str | None = None, attempts: list[dict[str, Any]] | None = None,
+               array: dict[str, int] | None = None) -> None:
         container = {"exitCode": exit_code, "logStreamName": log, "image": request.image}
         container = {k: v for k, v in container.items() if v is not None}
         detail: dict[str, Any] = {
@@ -183,6 +194,10 @@ class ProcessBackend:
             detail["stoppedAt"] = stopped
             detail["attempts"] = [{"container": container, "startedAt": started, "stoppedAt": stopped,
                                    "statusReason": reason or "Essential container in task exited"}]
+        if attempts is not None:  # an array child's earlier (failed) tries, then this one if it ended
+            detail["attempts"] = attempts + (detail["attempts"] if stopped else [])
+        if array is not None:
+            detail["arrayProperties"] = array
         with self._lock:
             self._last[job_id] = detail
         self._emit({

@@ -8,6 +8,14 @@ from dagtrail.results.store import local_path, read_manifest
 from dagtrail.runs.table import RunsTable
 
 
+class ItemCounts(BaseModel):
+    """A sweep's items: how many there are and how many ended for good."""
+
+    total: int
+    succeeded: int = 0
+    failed: int = 0
+
+
 class TaskSummary(BaseModel):
     name: str
     status: str  # SUCCEEDED | FAILED | RUNNING | NOT_STARTED
@@ -17,6 +25,7 @@ class TaskSummary(BaseModel):
     exit_code: int | None = None
     reason: str | None = None
     log: str | None = None
+    items: ItemCounts | None = None  # sweeps only
 
 
 class ArtifactSummary(BaseModel):
@@ -50,6 +59,9 @@ def task_states(table: RunsTable, run_id: str, task_names: list[str]) -> dict[st
     out: dict[str, TaskSummary] = {}
     for name in task_names:
         record = records.get(name)
+        if record is not None and record.items_total:
+            out[name] = _sweep_state(name, record, table)
+            continue
         if record is None or not record.jobs:
             out[name] = TaskSummary(name=name, status="NOT_STARTED", attempts=record.attempts if record else 0)
             continue
@@ -69,6 +81,21 @@ def task_states(table: RunsTable, run_id: str, task_names: list[str]) -> dict[st
             log=last.log_stream if last else None,
         )
     return out
+
+
+def _sweep_state(name: str, record, table: RunsTable) -> TaskSummary:
+    items = ItemCounts(total=record.items_total, succeeded=record.items_succeeded, failed=record.items_failed)
+    status = record.status if record.status in ("SUCCEEDED", "FAILED") else "RUNNING"
+    summary = TaskSummary(name=name, status=status, attempts=max(record.attempts, 1), items=items)
+    if status == "FAILED" and items.failed:
+        summary.reason = f"{items.failed} of {items.total} items failed"
+        from dagtrail.sweeps.table import list_items
+
+        first = next((i for i in list_items(table, record.run_id, name) if i.get("state") == "FAILED"), None)
+        if first:
+            summary.exit_code, summary.log = first.get("exit_code"), first.get("log_stream")
+            summary.reason += f" (first: item {first['index']}, {first.get('status_reason') or 'failed'})"
+    return summary
 
 
 def artifacts(table: RunsTable, run_id: str, task_names: list[str]) -> list[ArtifactSummary]:

@@ -40,6 +40,7 @@ class JobUpdate(BaseModel):
     status_reason: str | None = None
     log_stream: str | None = None
     image_digest: str | None = None
+    tries: int | None = None  # Batch attempts so far (array children are retried by Batch)
 
 
 class Outcome(BaseModel):
@@ -69,6 +70,7 @@ def from_batch_detail(d: BatchJobDetail) -> JobUpdate:
         exit_code=container.exitCode if container.exitCode is not None else d.container.exitCode,
         status_reason=d.statusReason or (last.statusReason if last else None) or container.reason,
         log_stream=container.logStreamName or d.container.logStreamName,
+        tries=len(d.attempts),
     )
 
 
@@ -90,7 +92,12 @@ def from_ecs_detail(d: EcsTaskDetail) -> JobUpdate:
 
 def apply(update: JobUpdate, table: RunsTable | None = None) -> Outcome:
     table = table or RunsTable()
-    fields = update.model_dump(exclude={"job_id", "state", "image_digest"})
+    from dagtrail.sweeps.events import apply_child, child_of
+
+    if child_of(update.job_id):  # a Batch array child: an item of a sweep, no token of its own
+        result = apply_child(update, table)
+        return Outcome(job_id=update.job_id, applied=result["applied"], state=update.state, token=result["token"])
+    fields = update.model_dump(exclude={"job_id", "state", "image_digest", "tries"})
     applied, record = table.transition(update.job_id, update.state, fields)
     if applied and record.submitted:
         runs_lineage.task_run(record, image_digest=update.image_digest)
@@ -120,9 +127,16 @@ def complete(record: JobRecord, table: RunsTable) -> str:
     sfn = aws.client("stepfunctions")
     status = "SUCCEEDED" if record.state == JobState.SUCCEEDED else "FAILED"
     # The task record first: a dependant's submit_task must find this output when it starts.
-    table.finish_task(record.run_id, record.task, record.attempt, status, record.output_prefix)
-    if status == "SUCCEEDED":
-        runs_lineage.task_outputs(record)
+    if record.item_index is not None or record.array_size is not None:
+        from dagtrail.sweeps.events import finish_job
+
+        # Items, counters, and the sweep's outputs when all are done. Each item's TaskRun
+        # records its own artifacts; the sweep's merged manifest would only repeat them.
+        finish_job(record, table, status)
+    else:
+        table.finish_task(record.run_id, record.task, record.attempt, status, record.output_prefix)
+        if status == "SUCCEEDED":
+            runs_lineage.task_outputs(record)
     try:
         if status == "SUCCEEDED":
             sfn.send_task_success(taskToken=record.token, output=json.dumps(_output(record)))

@@ -33,6 +33,7 @@ def task_run(job: JobRecord, image_digest: str | None = None) -> None:
         backend=job.backend, image=job.image, image_digest=image_digest, command=job.command,
         started_at=job.started_at, stopped_at=job.stopped_at, exit_code=job.exit_code,
         status_reason=job.status_reason, log_stream=job.log_stream,
+        item_index=job.item_index, item_try=job.item_try,
     ))
 
 
@@ -49,7 +50,8 @@ def task_outputs(job: JobRecord) -> None:
             used += _refs(r, manifest)
             if manifest is not None:
                 out += r.informed_by(job.run_id, job.task, job.attempt, dep, manifest.attempt)
-        return r.artifacts(job.run_id, job.task, job.attempt, produced=produced, used=used) + out
+        return r.artifacts(job.run_id, job.task, job.attempt, produced=produced, used=used,
+                           item_index=job.item_index, item_try=job.item_try) + out
 
     _emit(build)
 

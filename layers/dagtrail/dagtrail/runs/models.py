@@ -36,6 +36,14 @@ class JobRecord(_Item):
     status_reason: str | None = None
     log_stream: str | None = None
     token_sent: bool = False
+    # Sweeps (dagtrail.sweeps): an inline Map item's job, or an array job of `array_size`
+    # children whose items start at `item_offset` (a Distributed Map chunk: `chunk`).
+    item_index: int | None = None
+    item_try: int | None = None
+    max_tries: int | None = None
+    array_size: int | None = None
+    item_offset: int | None = None
+    chunk: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -55,6 +63,13 @@ class TaskRecord(_Item):
     succeeded_attempt: int | None = None
     output_prefix: str | None = None
     jobs: dict[str, str] = Field(default_factory=dict)  # attempt -> job id
+    # Sweeps: items of the sweep and how many have ended for good (dagtrail.sweeps.table).
+    sweep_mode: str | None = None
+    sweep_attempt: int | None = None
+    items_total: int | None = None
+    items_succeeded: int = 0
+    items_failed: int = 0
+    chunks_total: int | None = None
 
 
 class RunRecord(_Item):
@@ -82,6 +97,10 @@ class SubmitTaskInput(BaseModel):
     workflow: str
     task: str
     definition: dict[str, Any]
+    # Sweeps: "item" (inline Map, with item_index), "array", "plan" or "chunk" (Distributed Map).
+    sweep: str | None = None
+    item_index: int | None = None
+    chunk: dict[str, int] | None = None
 
     @field_validator("definition", mode="before")
     @classmethod

@@ -24,6 +24,10 @@ class DependencyNotReady(Exception):
 
 def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dict:
     table = table or RunsTable()
+    if payload.sweep:  # a foreach task: dagtrail.sweeps.submit (docs/sweeps.md)
+        from dagtrail.sweeps.submit import submit_sweep
+
+        return submit_sweep(payload, table)
     cfg = settings.load()
     attempt, existing_job = table.assign_attempt(payload.run_id, payload.task, payload.token)
     if existing_job:

@@ -61,7 +61,7 @@ def test_a_failing_write_reports_only_the_messages_that_still_fail(lineage_graph
     def write(g, records, **kw):
         records = list(records)
         if any(r.uid == "taskrun:run-1:bad:1" for r in records):
-            raise ConnectionError("ConcurrentModificationException")
+            raise writer.LineageWriteError("lineage write of 2 records returned [], expected [1]")
         return real_write(g, records, **kw)
 
     monkeypatch.setattr(writer, "write", write)

@@ -25,6 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=("json", "text"), default="text")
     show.set_defaults(func=show_cmd)
 
+    replay = commands.add_parser(
+        "replay", help="write lineage records that never reached the graph (the DLQ) into it")
+    replay.add_argument("--queue-url", metavar="DLQ",
+                        help="the lineage DLQ on AWS; default: the local runs' saved records in <workdir>")
+    _graph_options(replay)
+    replay.add_argument("--format", choices=("json", "text"), default="text")
+    replay.set_defaults(func=replay_cmd)
+
 
 def _graph_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, help="local state directory (default .dagtrail)")
@@ -42,11 +50,23 @@ def graph_url(args: argparse.Namespace) -> str:
     return f"gremlite://{db}"
 
 
+def _open(url: str):  # noqa: ANN202 - a gremlinpython traversal source
+    """Open the graph; an unreachable one is a one-line error, not a traceback."""
+    from dagtrail.lineage import graph, retry
+
+    try:
+        return graph.open_graph(url)
+    except Exception as exc:
+        if retry.transient(exc) is None:
+            raise
+        raise graph.GraphUnavailable(f"cannot reach the lineage graph at {url}: {exc}") from exc
+
+
 def show_cmd(args: argparse.Namespace) -> int:
     from dagtrail.lineage import graph, queries
 
     url = graph_url(args)
-    g = graph.open_graph(url)
+    g = _open(url)
     try:
         run_id = queries.latest_run_id(g) if args.run_id == "latest" else args.run_id
         shown = queries.show_run(g, run_id)
@@ -59,3 +79,39 @@ def show_cmd(args: argparse.Namespace) -> int:
     else:
         print(queries.render_text(shown), end="")
     return 0
+
+
+def replay_cmd(args: argparse.Namespace) -> int:
+    """Exit 0 when everything landed, 1 when some messages failed again (listed with why)."""
+    from dagtrail import settings
+    from dagtrail.lineage import graph, replay
+
+    if args.queue_url:
+        url = args.graph or settings.load().graph_url
+        if not url:
+            raise NotFoundError("no graph to replay into: pass --graph URL or set DAGTRAIL_GRAPH_URL")
+    else:
+        source = replay.dlq_file(Path(args.workdir).resolve())
+        if not source.is_file():
+            print(f"nothing to replay: no saved lineage records at {source}")
+            return 0
+        # The graph may never have been written when it was down for a whole run.
+        url = args.graph or f"gremlite://{Path(args.workdir).resolve() / 'lineage.db'}"
+    graph.parse(url)  # a bad URL is bad input, before anything is read
+    g = None
+    try:
+        g = _open(url)
+        reconnect = lambda: graph.reconnect(url)  # noqa: E731
+        if args.queue_url:
+            report = replay.replay_queue(args.queue_url, g, reconnect=reconnect)
+        else:
+            report = replay.replay_file(source, g, reconnect=reconnect)
+    finally:
+        if g is not None:
+            graph.close(g)
+        graph.forget_cached()
+    if args.format == "json":
+        print(json.dumps(report.model_dump(), indent=2, sort_keys=True))
+    else:
+        print(replay.render_text(report), end="")
+    return 1 if report.failed or report.untried else 0

@@ -107,6 +107,23 @@ def cached(url: str) -> Any:
     return graphs[url]
 
 
+def reconnect(url: str) -> Any:
+    """Drop this thread's connection to `url` and open a new one (for Neptune: a new
+    websocket with a freshly signed handshake). Raises if the graph is still unreachable;
+    the next call tries again."""
+    graphs = getattr(_local, "graphs", None)
+    if graphs is None:
+        graphs = _local.graphs = {}
+    old = graphs.pop(url, None)
+    if old is not None:
+        try:
+            close(old)
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
+            pass
+    graphs[url] = open_graph(url)
+    return graphs[url]
+
+
 def forget_cached() -> None:
     """Close this thread's cached connections (tests switch databases)."""
     for g in getattr(_local, "graphs", {}).values():

@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from dagtrail.errors import DagtrailError
+from dagtrail.lineage import retry
 from dagtrail.lineage.records import LineageRecord
+from dagtrail.lineage.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 MAX_MUTATIONS = 200
+_sleep = time.sleep  # tests replace it
+UNAVAILABLE = "graph unavailable"  # the reason's prefix when the graph could not be reached
 RANK_PREFIX = "_r_"
 
 # Main-chain steps each record adds (see _add); the first record also opens the chain.
@@ -48,6 +53,8 @@ class LineageWriteError(DagtrailError):
 class WriteStats:
     requests: int = 0
     mutations: int = 0
+    retries: int = 0
+    reconnects: int = 0
 
 
 def _sort_key(r: LineageRecord) -> tuple:
@@ -144,15 +151,39 @@ def write(
     *,
     max_mutations: int = MAX_MUTATIONS,
     max_steps: int | None = None,
+    backoff: Backoff | None = None,
+    reconnect: Callable[[], Any] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> WriteStats:
     """Apply records to the graph: idempotent, order-independent, in few requests.
-    `max_steps` defaults to what the engine behind `g` can evaluate."""
+
+    `max_steps` defaults to what the engine behind `g` can evaluate. A request that fails
+    with a transient error (see retry.transient) is retried with `backoff` (default
+    retry.DEFAULT); after a connection error on a fresh connection from `reconnect()` when
+    given. Requests already applied are not repeated."""
     from dagtrail.lineage import graph
 
+    backoff = backoff or retry.DEFAULT
+    sleep = sleep or _sleep
     stats = WriteStats()
     steps = max_steps if max_steps is not None else graph.max_steps(g)
     for chunk in plan(records, max_mutations=max_mutations, max_steps=steps):
-        result = traversal(g, chunk).to_list()
+        for attempt in range(backoff.attempts):
+            try:
+                if g is None:
+                    g = reconnect()
+                    stats.reconnects += 1
+                result = traversal(g, chunk).to_list()
+                break
+            except Exception as exc:
+                kind = retry.transient(exc)
+                if kind is None or attempt + 1 == backoff.attempts:
+                    raise
+                log.warning("lineage write of %d records failed (%s), retrying: %s", len(chunk), kind, exc)
+                stats.retries += 1
+                sleep(backoff.delay(attempt))
+                if kind == "connection" and reconnect is not None:
+                    g = None
         stats.requests += 1
         if result != [1]:
             raise LineageWriteError(f"lineage write of {len(chunk)} records returned {result!r}, expected [1]")
@@ -190,50 +221,106 @@ def _reason(exc: Exception) -> str:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "record"
         return f"invalid record: {where}: {first['msg']} ({exc.error_count()} error(s))"
-    return f"{type(exc).__name__}: {exc}"
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - some aiohttp errors cannot render without a request
+        return type(exc).__name__
+
+
+def apply_messages(
+    messages: Sequence[tuple[str, str]],
+    *,
+    g: Any,
+    reconnect: Callable[[], Any] | None = None,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[str, str]:
+    """Write (message id, body) pairs to the graph; returns {message id: reason} for those
+    that did not land. Unparseable messages fail alone. The batch is written in one go; if
+    that fails for good on a transient error (the graph is down) every message fails with
+    that reason, otherwise each message is retried on its own so only poison ones fail."""
+    failed: dict[str, str] = {}
+    parsed: list[tuple[str, list[LineageRecord]]] = []
+    for message_id, body in messages:
+        try:
+            parsed.append((message_id, parse_body(body)))
+        except (ValueError, ValidationError) as exc:
+            failed[message_id] = _reason(exc)
+    if not parsed:
+        return failed
+    holder = _Holder(g, reconnect)
+    options = {"reconnect": holder.renew, "backoff": backoff, "sleep": sleep}
+    try:
+        write(holder.g, [r for _, records in parsed for r in records], **options)
+        return failed
+    except Exception as exc:
+        # Unreachable graph: writing message by message would only fail again, slower.
+        # A conflict that outlived the retries may be one hot vertex: smaller requests help.
+        if retry.transient(exc) == "connection":
+            reason = f"{UNAVAILABLE}: {_reason(exc)}"
+            failed.update({message_id: reason for message_id, _ in parsed})
+            return failed
+        log.warning("batched lineage write failed (%s); retrying message by message", _reason(exc))
+    for message_id, records in parsed:
+        try:
+            write(holder.g, records, **options)
+        except Exception as exc:
+            failed[message_id] = _reason(exc)
+    return failed
+
+
+class _Holder:
+    """The current connection across writes: a reconnect inside one write carries over to
+    the next instead of starting from the connection that just failed."""
+
+    def __init__(self, g: Any, reconnect: Callable[[], Any] | None) -> None:
+        self.g, self._reconnect = g, reconnect
+
+    @property
+    def renew(self) -> Callable[[], Any] | None:
+        if self._reconnect is None:
+            return None
+
+        def renew() -> Any:
+            self.g = self._reconnect()
+            return self.g
+
+        return renew
 
 
 def handle_sqs_batch(event: dict[str, Any], *, g: Any = None) -> dict[str, list[dict[str, str]]]:
-    """SQS batch → graph; returns the partial batch response (failed messages are retried,
-    then land in the DLQ). Unparseable messages fail alone; if writing the whole batch fails,
-    each message is retried on its own so only the ones that still fail are reported."""
+    """SQS batch → graph; returns the partial batch response. Failed messages are retried by
+    SQS and, after the queue's maxReceiveCount, land in the DLQ; their reasons are logged
+    here (a redrive cannot carry them) and given again by `dagtrail lineage replay`."""
     batch = SqsEvent.model_validate(event)
-    failed: list[str] = []
-    parsed: list[tuple[str, list[LineageRecord]]] = []
-    for message in batch.Records:
+    messages = [(m.messageId, m.body) for m in batch.Records]
+    reconnect = None
+    unavailable = None
+    if g is None:
+        from dagtrail.lineage import graph
+
+        url = _graph_url()
+        reconnect = lambda: graph.reconnect(url)  # noqa: E731
         try:
-            parsed.append((message.messageId, parse_body(message.body)))
-        except (ValueError, ValidationError) as exc:
-            log.error(
-                "poison lineage message left for the DLQ: %s",
-                _reason(exc),
-                extra={"message_id": message.messageId, "reason": _reason(exc)},
-            )
-            failed.append(message.messageId)
-    if parsed:
-        g = g if g is not None else _graph()
-        try:
-            write(g, [r for _, records in parsed for r in records])
-        except Exception:
-            log.exception("batched lineage write failed; retrying message by message")
-            for message_id, records in parsed:
-                try:
-                    write(g, records)
-                except Exception as exc:
-                    log.error(
-                        "lineage write failed: %s",
-                        _reason(exc),
-                        extra={"message_id": message_id, "reason": _reason(exc)},
-                    )
-                    failed.append(message_id)
-    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+            g = graph.cached(url)
+        except Exception as exc:
+            if retry.transient(exc) is None:
+                raise
+            unavailable = f"{UNAVAILABLE}: {_reason(exc)}"
+    if unavailable:  # unreachable before the first request: SQS retries the batch later
+        failed = {message_id: unavailable for message_id, _ in messages}
+    else:
+        failed = apply_messages(messages, g=g, reconnect=reconnect)
+    for message_id, reason in failed.items():
+        log.error("lineage message not written: %s", reason, extra={"message_id": message_id, "reason": reason})
+    return {"batchItemFailures": [{"itemIdentifier": m.messageId} for m in batch.Records if m.messageId in failed]}
 
 
-def _graph() -> Any:
+def _graph_url() -> str:
     from dagtrail import settings
-    from dagtrail.lineage.graph import GraphUrlError, cached
+    from dagtrail.lineage.graph import GraphUrlError
 
     url = settings.load().graph_url
     if not url:
         raise GraphUrlError("DAGTRAIL_GRAPH_URL is not set: the lineage writer has no graph to write to")
-    return cached(url)
+    return url

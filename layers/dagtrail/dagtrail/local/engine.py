@@ -149,6 +149,7 @@ class LocalRun:
         self._deliver_events()
         self._execution_event(described)
         self._drain_lineage(stack)
+        self._keep_unwritten_lineage(stack)
         states = task_states(table, self.run_id, names)
         if self.progress:
             self.progress.update(states)
@@ -203,6 +204,12 @@ class LocalRun:
             "resources": [described["executionArn"]], "detail": detail,
         })
         self._deliver_events()
+
+    def _keep_unwritten_lineage(self, stack: services.LocalStack) -> None:
+        """Records the graph refused would vanish with moto: keep them for `dagtrail lineage replay`."""
+        from dagtrail.lineage import replay
+
+        replay.save_unwritten([stack.lineage_queue_url, stack.lineage_dlq_url], replay.dlq_file(self.workdir))
 
     def _drain_lineage(self, stack: services.LocalStack) -> None:
         """The SQS event source mapping of lineage_writer, in miniature."""

@@ -110,3 +110,17 @@ def test_each_retry_of_a_callback_state_gets_a_new_token(aws_mock):
     finally:
         for fn in reversed(undo):
             fn()
+
+
+def test_definitions_for_moto_have_no_exponent_numbers(aws_mock):
+    """moto's ASL grammar rejects 1e-05 (AWS accepts it): definition_text writes 0.00001."""
+    asl = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"tol": 1e-05, "big": 1.5e20, "n": 3,
+                                                                        "s": "1e-05", "ok": True, "none": None},
+                                            "End": True}}}
+    text = moto_patches.definition_text(asl)
+    assert json.loads(text) == asl
+    assert "1e-05" not in text.replace('"1e-05"', "")
+    sfn = boto3.client("stepfunctions")
+    sfn.create_state_machine(name="m", definition=text, roleArn="arn:aws:iam::123456789012:role/r")
+    with pytest.raises(sfn.exceptions.ClientError if hasattr(sfn.exceptions, "ClientError") else Exception):
+        sfn.create_state_machine(name="m2", definition=json.dumps(asl), roleArn="arn:aws:iam::123456789012:role/r")

@@ -91,7 +91,7 @@ class LocalRun:
         from dagtrail.compiler import compile_workflow
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        definition = json.dumps(compile_workflow(self.spec))
+        definition = moto_patches.definition_text(compile_workflow(self.spec))
         previous = services.apply_environment(self.workdir)
         undo: list = []
         backend = ProcessBackend(self.workdir, self.events.put, max_parallel=self.max_parallel,

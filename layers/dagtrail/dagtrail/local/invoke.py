@@ -30,7 +30,7 @@ from typing import Any
 
 from dagtrail import aws
 from dagtrail.errors import DagtrailError, NotFoundError
-from dagtrail.local import services
+from dagtrail.local import moto_patches, services
 from dagtrail.local.handlers import REPO_ROOT, LambdaContext
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def _state_machines(stack: services.LocalStack) -> str:
     sfn = aws.client("stepfunctions")
     name_prefix = f"{_stack_name()}-"
     for path in sorted((REPO_ROOT / "statemachines").glob("*.asl.json")):
-        definition = path.read_text()
+        definition = moto_patches.definition_text(json.loads(path.read_text()))
         for function, arn in stack.function_arns.items():
             definition = definition.replace("${%sArn}" % function, arn)
         sfn.create_state_machine(name=name_prefix + path.name.removesuffix(".asl.json"),

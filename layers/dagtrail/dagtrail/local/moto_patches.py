@@ -6,6 +6,8 @@
   makes one token per state entry, so after one SendTaskFailure every retry failed at once
   (`fresh_token_per_attempt`).
 - Step Functions Retry intervals really sleep; tests may shrink them (`fast_retries`).
+- moto's ASL grammar rejects numbers in exponent notation (`1e-05`), which AWS accepts and
+  json.dumps writes: definitions for moto are written without exponents (`definition_text`).
 
 tests/unit/local/test_moto_patches.py fails loudly when an upgrade moves what we patch.
 """
@@ -67,6 +69,20 @@ def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:
         LambdaSimpleBackend.invoke = original
 
     return undo
+
+
+def definition_text(asl: Any) -> str:
+    """JSON text of a state machine that moto's parser reads: floats in plain decimals."""
+    from decimal import Decimal
+
+    if isinstance(asl, float):
+        text = repr(asl)
+        return format(Decimal(text), "f") if "e" in text or "E" in text else text
+    if isinstance(asl, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{definition_text(v)}" for k, v in asl.items()) + "}"
+    if isinstance(asl, list | tuple):
+        return "[" + ",".join(definition_text(v) for v in asl) + "]"
+    return json.dumps(asl)
 
 
 def fresh_token_per_attempt() -> Callable[[], None]:

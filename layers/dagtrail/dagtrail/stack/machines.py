@@ -77,7 +77,7 @@ def _walk(machine: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     while name in states and name not in visited:  # the main line first, then anything off it
         visited.add(name)
         order.append(name)
-        name = states[name].get("Next")
+        name = states[name].get("Next") or states[name].get("Default")  # through the params prologue
     order += sorted(set(states) - visited)
     for name in order:
         state = states[name]

@@ -156,8 +156,8 @@ def test_bad_graph_urls(url):
 
 def test_neptune_urls_become_websocket_endpoints():
     assert graph.parse("neptune://db.cluster-x.us-east-1.neptune.amazonaws.com:8182") == (
-        "websocket", "wss://db.cluster-x.us-east-1.neptune.amazonaws.com:8182/gremlin")
-    assert graph.parse("neptune://h") == ("websocket", "wss://h:8182/gremlin")
+        "neptune", "wss://db.cluster-x.us-east-1.neptune.amazonaws.com:8182/gremlin")
+    assert graph.parse("neptune://h") == ("neptune", "wss://h:8182/gremlin")
     assert graph.parse("wss://h:8182/gremlin") == ("websocket", "wss://h:8182/gremlin")
     assert graph.parse("gremlite:///abs/lineage.db") == ("gremlite", "/abs/lineage.db")
 

@@ -2,9 +2,10 @@
 
 URLs:
 - `gremlite:///abs/path/lineage.db` — embedded, in-process.
-- `neptune://host:8182` or `wss://host:8182/gremlin` — a Gremlin server over a websocket.
-  This is a plain TLS websocket connection; IAM SigV4 signing of the handshake lands with
-  issue 4, until then it reaches Neptune clusters without IAM database authentication.
+- `neptune://host:8182` — Neptune with IAM database authentication: TLS (wss) to
+  host:8182/gremlin, the handshake SigV4-signed afresh on every (re)connect (neptune_auth).
+- `wss://host:8182/gremlin` — any Gremlin server over TLS, unsigned (Neptune without IAM
+  auth); `ws://host:port/gremlin` — unencrypted, for a local Gremlin Server only.
 
 gremlinpython is imported here only, and only when a graph is opened.
 """
@@ -35,7 +36,7 @@ GREMLITE_MAX_STEPS = 120
 
 
 def parse(url: str) -> tuple[str, str]:
-    """Return ("gremlite", db path) or ("websocket", wss:// URL)."""
+    """Return ("gremlite", db path), ("neptune", wss:// URL) or ("websocket", ws(s):// URL)."""
     parsed = urlparse(url)
     if parsed.scheme == "gremlite":
         path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
@@ -48,7 +49,8 @@ def parse(url: str) -> tuple[str, str]:
         scheme = "ws" if parsed.scheme == "ws" else "wss"
         port = parsed.port or 8182
         path = parsed.path if parsed.path not in ("", "/") else "/gremlin"
-        return "websocket", f"{scheme}://{parsed.hostname}:{port}{path}"
+        kind = "neptune" if parsed.scheme == "neptune" else "websocket"
+        return kind, f"{scheme}://{parsed.hostname}:{port}{path}"
     raise GraphUrlError(
         f"graph URL {url!r}: expected gremlite:///path/lineage.db, neptune://host:port or wss://host:port/gremlin"
     )
@@ -62,10 +64,21 @@ def open_graph(url: str) -> Any:
     if kind == "gremlite":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         return traversal().with_remote(_committing_sqlite(target))
+    return traversal().with_remote(connect(kind, target))
+
+
+def connect(kind: str, target: str) -> Any:
+    """A DriverRemoteConnection to a websocket URL; for Neptune with a freshly signed
+    handshake. Connection errors surface on the first request (OSError, aiohttp's errors),
+    which the writer retries on a new connection and the CLI reports in one line."""
     from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
 
-    # Connects lazily, on the first request: callers map OSError to GraphUnavailable.
-    return traversal().with_remote(DriverRemoteConnection(target, "g"))
+    headers = None
+    if kind == "neptune":
+        from dagtrail.lineage import neptune_auth
+
+        headers = neptune_auth.signed_headers(neptune_auth.signing_url(target))
+    return DriverRemoteConnection(target, "g", headers=headers)
 
 
 def remote(g: Any) -> Any:

@@ -25,6 +25,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=("json", "text"), default="text")
     show.set_defaults(func=show_cmd)
 
+    for direction, what in (("upstream", "everything that went into an artifact, transitively"),
+                            ("downstream", "everything made from an artifact, transitively")):
+        trace = commands.add_parser(direction, help=what)
+        trace.add_argument("target", metavar="URI_OR_PATH",
+                           help="an s3:// URI, or a local file under <workdir>/results/")
+        _graph_options(trace)
+        trace.add_argument("--format", choices=("json", "text"), default="text")
+        trace.set_defaults(func=trace_cmd, direction=direction)
+
+    history = commands.add_parser("history", help="runs of a task over time, with status and duration")
+    history.add_argument("task", metavar="TASK")
+    history.add_argument("--workflow", metavar="W", help="only this workflow's task of that name")
+    _graph_options(history)
+    history.add_argument("--format", choices=("json", "text"), default="text")
+    history.set_defaults(func=history_cmd)
+
     replay = commands.add_parser(
         "replay", help="write lineage records that never reached the graph (the DLQ) into it")
     replay.add_argument("--queue-url", metavar="DLQ",
@@ -60,6 +76,42 @@ def _open(url: str):  # noqa: ANN202 - a gremlinpython traversal source
         if retry.transient(exc) is None:
             raise
         raise graph.GraphUnavailable(f"cannot reach the lineage graph at {url}: {exc}") from exc
+
+
+def _query(args: argparse.Namespace, fn):  # noqa: ANN001, ANN202 - fn(g) -> result
+    """Run fn against the command's graph; an unreachable graph server is a one-line error."""
+    from dagtrail.lineage import graph
+
+    url = graph_url(args)
+    g = _open(url)
+    try:
+        return fn(g)
+    except OSError as exc:  # a graph server that is down or unreachable (aiohttp errors)
+        raise graph.GraphUnavailable(f"cannot reach the lineage graph at {url}: {exc}") from exc
+    finally:
+        graph.close(g)
+
+
+def _print(args: argparse.Namespace, result: dict, render) -> None:  # noqa: ANN001
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(render(result), end="")
+
+
+def trace_cmd(args: argparse.Namespace) -> int:
+    from dagtrail.lineage import trace
+
+    uri = trace.to_uri(args.target, Path(args.workdir))
+    _print(args, _query(args, lambda g: trace.trace(g, uri, args.direction)), trace.render_text)
+    return 0
+
+
+def history_cmd(args: argparse.Namespace) -> int:
+    from dagtrail.lineage import history
+
+    _print(args, _query(args, lambda g: history.history(g, args.task, args.workflow)), history.render_text)
+    return 0
 
 
 def show_cmd(args: argparse.Namespace) -> int:

@@ -74,7 +74,8 @@ def new_run_id(workflow: str) -> str:
 class LocalRun:
     def __init__(self, spec: WorkflowSpec, params: Mapping[str, Any], workdir: Path, *,
                  max_parallel: int | None = None, docker: bool | None = None,
-                 progress: Progress | None = None, retry_sleep_factor: float = 1.0) -> None:
+                 progress: Progress | None = None, retry_sleep_factor: float = 1.0,
+                 event_log: Path | None = None) -> None:
         self.spec = spec
         self.params = dict(params)
         self.workdir = workdir.resolve()
@@ -82,6 +83,8 @@ class LocalRun:
         self.docker = docker_available() if docker is None else docker
         self.progress = progress
         self.retry_sleep_factor = retry_sleep_factor
+        # Every handler invocation as a JSON line (local/handlers.py): events, lineage batches.
+        self.event_log = event_log
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.run_id = new_run_id(spec.name)
 
@@ -100,7 +103,7 @@ class LocalRun:
             with mock_aws(config=services.MOTO_CONFIG):
                 aws.reset_clients()
                 stack = services.create_resources()
-                self.registry = HandlerRegistry(self.workdir / "handlers.log")
+                self.registry = HandlerRegistry(self.workdir / "handlers.log", self.event_log)
                 undo.append(self.registry.close)
                 undo.append(_quiet_emulator(self.workdir / "handlers.log"))
                 undo.append(moto_patches.install_lambda_dispatch(self.registry.invoke))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import re
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,17 +52,30 @@ class HandlerRegistry:
     do not make conditional writes atomic across threads, and the real ones do.
     """
 
-    def __init__(self, log_file: Path | None = None) -> None:
+    def __init__(self, log_file: Path | None = None, event_log: Path | None = None) -> None:
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.RLock()
+        self._taken: list[tuple[logging.StreamHandler, Any]] = []
         self._log_stream = log_file.open("a") if log_file else open(os.devnull, "w")  # noqa: SIM115
+        # Optional record of every invocation, one JSON line each (function, event, result or
+        # error, seconds): what the delivery-chaos tests replay and bench/soak.py times.
+        self._event_log = event_log.open("a") if event_log else None  # noqa: SIM115
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         module = self._load(logical_id)
         # Powertools prints metrics to stdout when 100 accumulate, even when disabled; stdout
         # is the user's (and --json's), so anything a handler prints goes to the log instead.
         with self._lock, contextlib.redirect_stdout(self._log_stream):
-            return module.handler(event, LambdaContext(function_name=logical_id))
+            if self._event_log is None:
+                return module.handler(event, LambdaContext(function_name=logical_id))
+            started, recorded = time.perf_counter(), json.loads(json.dumps(event, default=str))
+            try:
+                result = module.handler(event, LambdaContext(function_name=logical_id))
+            except Exception as exc:
+                self._record(logical_id, recorded, started, None, exc)
+                raise
+            self._record(logical_id, recorded, started, result, None)
+            return result
 
     def _load(self, logical_id: str) -> ModuleType:
         with self._lock:
@@ -83,8 +98,24 @@ class HandlerRegistry:
         if logger is not None:
             for handler in logging.getLogger(logger.name).handlers:
                 if isinstance(handler, logging.StreamHandler):
-                    handler.setStream(self._log_stream)
+                    self._taken.append((handler, handler.setStream(self._log_stream)))
         return module
 
+    def _record(self, logical_id: str, event: Any, started: float, result: Any, error: BaseException | None) -> None:
+        entry = {"function": logical_id, "event": event, "seconds": round(time.perf_counter() - started, 6)}
+        if error is None:
+            entry["result"] = result
+        else:
+            entry["error"] = type(error).__name__
+        self._event_log.write(json.dumps(entry, default=str) + "\n")
+        self._event_log.flush()
+
     def close(self) -> None:
+        # Powertools loggers are process-wide: give their streams back before closing ours, or
+        # the next registry in this process (another run) flushes a closed file.
+        for handler, previous in reversed(self._taken):
+            handler.setStream(previous)
+        self._taken.clear()
         self._log_stream.close()
+        if self._event_log:
+            self._event_log.close()

@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = commands.add_parser("show", help="a run's vertices and edges")
     show.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
     _graph_options(show)
-    show.add_argument("--format", choices=("json", "text"), default="text")
+    show.add_argument("--format", choices=("json", "text", "mermaid", "dot", "prov", "html"), default="text",
+                      help="text (default), json, mermaid, dot (Graphviz), prov (PROV-JSON), html (one self-contained page)")
+    show.add_argument("--log-group", default=None, metavar="NAME",
+                      help="CloudWatch log group of task logs, for html links (default /aws/batch/job)")
     show.set_defaults(func=show_cmd)
 
     for direction, what in (("upstream", "everything that went into an artifact, transitively"),
@@ -126,11 +129,27 @@ def show_cmd(args: argparse.Namespace) -> int:
         raise graph.GraphUnavailable(f"cannot reach the lineage graph at {url}: {exc}") from exc
     finally:
         graph.close(g)
-    if args.format == "json":
-        print(json.dumps(shown, indent=2, sort_keys=True))
+    if args.format in ("json", "text"):
+        _print(args, shown, queries.render_text)
     else:
-        print(queries.render_text(shown), end="")
+        print(_export(args, shown), end="")
     return 0
+
+
+def _export(args: argparse.Namespace, shown: dict) -> str:
+    from dagtrail.lineage import export
+
+    if args.format == "mermaid":
+        return export.mermaid(shown)
+    if args.format == "dot":
+        return export.dot(shown)
+    if args.format == "prov":
+        return export.prov_json(shown)
+    from dagtrail.lineage import html
+
+    # A local graph's objects are mirrored under <workdir>/results: link the files.
+    results = None if args.graph else Path(args.workdir).resolve() / "results"
+    return html.render(shown, results_dir=results, log_group=args.log_group or html.DEFAULT_LOG_GROUP)
 
 
 def replay_cmd(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from dagtrail import compute, settings
 from dagtrail.compute import JobRequest
+from dagtrail.compute.registries import check_image
 from dagtrail.results.layout import output_prefix
 from dagtrail.runs import lineage as runs_lineage
 from dagtrail.runs.models import JobRecord, SubmitTaskInput
@@ -35,6 +36,7 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
         return {"job_id": existing_job, "attempt": attempt, "duplicate": True}
 
     task = render_task(TaskSpec.model_validate(payload.definition), payload.params)
+    check_image(task.image, cfg.allowed_registries, task=payload.task)  # before anything starts
     inputs = {}
     for dep in task.depends_on:
         record = table.get_task(payload.run_id, dep)

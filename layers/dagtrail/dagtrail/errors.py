@@ -37,7 +37,9 @@ class SpecError(DagtrailError):
             parts.append(f"task '{self.task}'")
         if self.field:
             parts.append(f"field '{self.field}'")
-        return f"{': '.join(parts)}: {self.message}"
+        text = f"{': '.join(parts)}: {self.message}"
+        # One line whatever a key or value held: control characters are shown escaped.
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class UsageError(DagtrailError):

@@ -65,7 +65,12 @@ def load_spec_text(text: str, *, file: str = "<spec>") -> WorkflowSpec:
 
 
 def _parse(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, ...): found on reading
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SpecError(f"invalid YAML: character U+{code:04X} is not allowed", file=file, line=line) from None
     try:
         node = loader.get_single_node()
         if node is None:

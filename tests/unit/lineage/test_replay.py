@@ -57,7 +57,7 @@ def test_records_wait_in_the_dlq_while_the_graph_is_down_then_replay_lands_them(
     sqs, queue, dlq = queues
     monkeypatch.setattr(retry, "DEFAULT", retry.Backoff(attempts=2, base=0.0, cap=0.0))
     recs = run_records()
-    sink.send_to_queue(queue, recs)
+    sink.send_to_queue(queue, recs, message_bytes=1)  # a message per record: counted below
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"op": "vertex", "label": "Spaceship", "uid": "x"}))
 
     # Neptune is down: every delivery fails; after maxReceiveCount the redrive moves them all.
@@ -99,7 +99,7 @@ def test_replay_text_names_each_failure(queues, lineage_graph, capsys):
 def test_replay_stops_early_while_the_graph_is_still_down(queues, monkeypatch, capsys):
     sqs, _queue, dlq = queues
     monkeypatch.setattr(retry, "DEFAULT", retry.Backoff(attempts=2, base=0.0, cap=0.0))
-    sink.send_to_queue(dlq, R.task_run("run-1", "wf", "a", 1, status="RUNNING") * 10)  # 40 messages
+    sink.send_to_queue(dlq, R.task_run("run-1", "wf", "a", 1, status="RUNNING") * 10, message_bytes=1)  # 40 messages
     try:
         code = main(["lineage", "replay", "--queue-url", dlq, "--graph", UNREACHABLE])
     finally:
@@ -116,15 +116,15 @@ def test_replay_stops_early_while_the_graph_is_still_down(queues, monkeypatch, c
 
 def test_save_unwritten_moves_queued_and_dead_letters_into_the_file(queues, tmp_path):
     sqs, queue, dlq = queues
-    sink.send_to_queue(queue, run_records()[:3])
-    sink.send_to_queue(dlq, run_records()[3:])
+    sink.send_to_queue(queue, run_records()[:3], message_bytes=1)
+    sink.send_to_queue(dlq, run_records()[3:], message_bytes=1)
     path = replay.dlq_file(tmp_path)
     assert replay.save_unwritten([queue, dlq], path) == len(run_records())
     assert count(sqs, queue) == count(sqs, dlq) == 0
     saved = replay.read_file(path)
     assert sorted(writer.parse_body(d.body)[0].uid for d in saved) == sorted(r.uid for r in run_records())
     # A second save appends, never duplicates.
-    sink.send_to_queue(queue, run_records()[:1])
+    sink.send_to_queue(queue, run_records()[:1], message_bytes=1)
     assert replay.save_unwritten([queue], path) == 1
     assert len(replay.read_file(path)) == len(run_records()) + 1
 

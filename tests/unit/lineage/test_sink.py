@@ -40,16 +40,33 @@ def drain(url):
             QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
 
-def test_emit_sends_one_message_per_record_through_sqs(queue):
-    recs = some_records(6)  # 24 records
+def test_emit_packs_records_into_few_messages_through_sqs(queue):
+    recs = some_records(6)  # 24 records, a few KiB
     sink.emit(recs)
-    received = [r for body in drain(queue) for r in writer.parse_body(body)]
+    bodies = drain(queue)
+    assert len(bodies) == 1
+    received = [r for body in bodies for r in writer.parse_body(body)]
     assert sorted(r.model_dump_json() for r in received) == sorted(r.model_dump_json() for r in recs)
 
 
 def test_send_uses_batches_of_ten(queue):
-    assert sink.send_to_queue(queue, some_records(6)) == 3  # 24 records: 10 + 10 + 4
+    assert sink.send_to_queue(queue, some_records(6), message_bytes=1) == 3  # 24 messages: 10 + 10 + 4
     assert len(drain(queue)) == 24
+
+
+def test_pack_keeps_order_and_the_size_bound():
+    recs = some_records(200)  # 800 records
+    bodies = sink.pack(recs, message_bytes=4096)
+    assert len(bodies) > 1
+    assert all(len(b.encode()) <= 4096 for b in bodies)
+    assert [r for b in bodies for r in writer.parse_body(b)] == recs
+    assert len(sink.pack(recs, message_bytes=1)) == len(recs)  # one record per message
+    big = R.task_run("run-1", "wf", "t", 1, status="FAILED", status_reason="x" * 10_000)
+    packed = sink.pack(big + recs[:3], message_bytes=1024)
+    assert any(len(b.encode()) > 1024 for b in packed)  # a record over the bound travels alone
+    assert all(len(b.encode()) <= 1024 or len(writer.parse_body(b)) == 1 for b in packed)
+    assert [r for b in packed for r in writer.parse_body(b)] == big + recs[:3]
+    assert sink.pack([]) == []
 
 
 def test_batches_respect_the_byte_limit():
@@ -84,7 +101,7 @@ class FlakySqs:
 def test_failed_entries_are_retried_alone(monkeypatch):
     fake = FlakySqs(failures=2)
     monkeypatch.setattr("dagtrail.aws.client", lambda name: fake)
-    assert sink.send_to_queue("q", some_records(1), sleep=lambda s: None) == 3
+    assert sink.send_to_queue("q", some_records(1), message_bytes=1, sleep=lambda s: None) == 3
     assert fake.calls == [["0", "1", "2", "3"], ["1"], ["1"]]
 
 
@@ -92,7 +109,7 @@ def test_entries_that_keep_failing_raise(monkeypatch):
     fake = FlakySqs(failures=99)
     monkeypatch.setattr("dagtrail.aws.client", lambda name: fake)
     with pytest.raises(LineageSinkError, match="after 4 attempts: 1: InternalError"):
-        sink.send_to_queue("q", some_records(1), sleep=lambda s: None)
+        sink.send_to_queue("q", some_records(1), message_bytes=1, sleep=lambda s: None)
     assert len(fake.calls) == sink.SEND_ATTEMPTS
 
 
@@ -100,7 +117,7 @@ def test_sender_faults_are_not_retried(monkeypatch):
     fake = FlakySqs(failures=99, sender_fault=True)
     monkeypatch.setattr("dagtrail.aws.client", lambda name: fake)
     with pytest.raises(LineageSinkError, match="rejected"):
-        sink.send_to_queue("q", some_records(1), sleep=lambda s: None)
+        sink.send_to_queue("q", some_records(1), message_bytes=1, sleep=lambda s: None)
     assert len(fake.calls) == 1
 
 

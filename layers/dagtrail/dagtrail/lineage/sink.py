@@ -1,7 +1,9 @@
 """Where handlers send LineageRecords: the lineage queue, the graph directly, or nowhere.
 
-- DAGTRAIL_LINEAGE_QUEUE_URL set: SQS SendMessageBatch, one record per message, so a bad
-  record fails alone in the writer and reaches the DLQ alone.
+- DAGTRAIL_LINEAGE_QUEUE_URL set: SQS SendMessageBatch; one emit()'s records packed into
+  messages whose body is a JSON list of at most MESSAGE_BYTES (a bad record fails its
+  message, a few records of one handler call, not a whole batch). One message per record
+  cost a queue operation per record, which made a 1,000-item sweep crawl.
 - else DAGTRAIL_GRAPH_URL set: written straight into the graph (tools and tests).
 - else: logged and dropped — lineage never blocks the workflow.
 
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024
 SEND_ATTEMPTS = 4
+# Body size to pack records up to: a TaskRun's records and its artifacts fit in one or two
+# messages, and a poison message still takes only a few records to the DLQ with it.
+MESSAGE_BYTES = 24 * 1024
 
 
 class LineageSinkError(DagtrailError):
@@ -67,18 +72,39 @@ def batches(bodies: Sequence[str]) -> list[list[tuple[str, str]]]:
     return out
 
 
+def pack(records: Sequence[LineageRecord], message_bytes: int = MESSAGE_BYTES) -> list[str]:
+    """Message bodies: JSON lists of records, in order, each at most `message_bytes` unless
+    one record alone is larger (it then travels alone)."""
+    bodies: list[str] = []
+    parts: list[str] = []
+    size = 2  # the brackets
+    for record in records:
+        text = record.model_dump_json()
+        n = len(text.encode()) + 1  # and a comma
+        if parts and size + n > message_bytes:
+            bodies.append("[" + ",".join(parts) + "]")
+            parts, size = [], 2
+        parts.append(text)
+        size += n
+    if parts:
+        bodies.append("[" + ",".join(parts) + "]")
+    return bodies
+
+
 def send_to_queue(
     queue_url: str,
     records: Sequence[LineageRecord],
     *,
+    message_bytes: int = MESSAGE_BYTES,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Send every record or raise; returns the number of SendMessageBatch calls."""
+    """Send every record (packed, see pack()) or raise; returns the number of
+    SendMessageBatch calls. `message_bytes=1` sends one record per message."""
     from dagtrail.aws import client
 
     sqs = client("sqs")
     calls = 0
-    for batch in batches([r.model_dump_json() for r in records]):
+    for batch in batches(pack(records, message_bytes)):
         pending = batch
         for attempt in range(SEND_ATTEMPTS):
             calls += 1

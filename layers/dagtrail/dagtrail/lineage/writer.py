@@ -292,6 +292,11 @@ def handle_sqs_batch(event: dict[str, Any], *, g: Any = None) -> dict[str, list[
     """SQS batch → graph; returns the partial batch response. Failed messages are retried by
     SQS and, after the queue's maxReceiveCount, land in the DLQ; their reasons are logged
     here (a redrive cannot carry them) and given again by `dagtrail lineage replay`."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        # Not an SQS batch: nothing to write, nothing for SQS to retry (a malformed batch
+        # below raises instead, so SQS redelivers it and the DLQ keeps it).
+        log.warning("ignored event: not an SQS batch")
+        return {"batchItemFailures": [], "ignored": "not an SQS batch (no Records list)"}
     batch = SqsEvent.model_validate(event)
     messages = [(m.messageId, m.body) for m in batch.Records]
     reconnect = None

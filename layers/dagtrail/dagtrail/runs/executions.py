@@ -19,12 +19,22 @@ from dagtrail.runs.table import RunsTable
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # The compiler names the workflow in the machine's Comment; stack naming is the deployer's.
 _COMMENT = re.compile(r"^dagtrail workflow ([a-z0-9-]+) ")
+_GONE = {"StateMachineDoesNotExist", "InvalidArn"}
 
 
 @functools.cache
 def workflow_of(state_machine_arn: str) -> str:
-    definition = aws.client("stepfunctions").describe_state_machine(
-        stateMachineArn=state_machine_arn)["definition"]
+    from botocore.exceptions import ClientError
+
+    try:
+        definition = aws.client("stepfunctions").describe_state_machine(
+            stateMachineArn=state_machine_arn)["definition"]
+    except ClientError as exc:
+        # Deleted since (or never a machine): its events still count, under its own name.
+        # Anything else (throttling) raises, and EventBridge delivers the event again.
+        if exc.response.get("Error", {}).get("Code") not in _GONE:
+            raise
+        definition = "{}"
     match = _COMMENT.match(json.loads(definition).get("Comment", ""))
     return match.group(1) if match else state_machine_arn.rsplit(":", 1)[-1]
 

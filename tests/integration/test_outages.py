@@ -246,3 +246,29 @@ def test_a_spot_reclaimed_attempt_is_retried_and_both_are_recorded(tmp_path, mon
     runs = {tuple(uid): (status, reason) for uid, status, reason in graph["taskruns"]}
     assert runs[("b", "1")] == ("FAILED", SPOT_REASON)
     assert runs[("b", "2")][0] == "SUCCEEDED"
+
+
+def test_a_poison_lineage_message_reaches_the_dlq_after_bounded_retries(tmp_path, monkeypatch, reference):
+    from dagtrail import aws
+    from dagtrail.lineage import replay
+
+    poison = json.dumps({"kind": "vertex", "label": "TaskRun"})  # a record without a uid
+    real_create = services.create_resources
+
+    def create_resources():
+        stack = real_create()
+        aws.client("sqs").send_message(QueueUrl=stack.lineage_queue_url, MessageBody=poison)
+        return stack
+
+    monkeypatch.setattr(services, "create_resources", create_resources)
+    summary, log = run(tmp_path)
+    assert summary.status == "SUCCEEDED"
+    failures = [e for e in log if e["function"] == "LineageWriterFunction" and e["result"]["batchItemFailures"]]
+    bodies = [{r["messageId"]: r["body"] for r in e["event"]["Records"]} for e in failures]
+    failed_bodies = [b[f["itemIdentifier"]] for b, e in zip(bodies, failures, strict=True)
+                     for f in e["result"]["batchItemFailures"]]
+    assert failed_bodies == [poison] * 3  # the queue's maxReceiveCount, then the DLQ; nothing else failed
+    kept = replay.read_file(replay.dlq_file(tmp_path / "w"))
+    assert [d.body for d in kept] == [poison]
+    assert "invalid record" in (tmp_path / "w" / "handlers.log").read_text()  # the reason, logged
+    assert lineage(tmp_path / "w") == reference  # every good record landed

@@ -15,6 +15,9 @@ CFN_LINT_VERSION := 1.58.0
 CHECKOV_VERSION := 3.3.30
 SAM_STAMP := .venv-sam/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION)
 CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
+METAFLOW_VERSION := 2.19.39
+PY_SPY_VERSION := 0.4.3
+BENCH_STAMP := .venv-bench/.installed-$(METAFLOW_VERSION)-$(PY_SPY_VERSION)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "dagtrail needs Python 3.11+"'
@@ -42,8 +45,15 @@ test: $(STAMP) $(NODE_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 statemachines: $(STAMP)
 	$(BIN)/python -m dagtrail.compiler.regenerate
 
-bench: $(STAMP)
+# bench/run_all.py: BENCHMARKS.md and bench/results/all.json, under 20 minutes on 2 cores.
+bench: $(STAMP) $(BENCH_STAMP) $(SAM_STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The baselines bench/ compares against, and a profiler, in their own venv (not .venv's pins).
+$(BENCH_STAMP):
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet metaflow==$(METAFLOW_VERSION) py-spy==$(PY_SPY_VERSION)
+	touch $@
 
 $(SAM_STAMP):
 	test -x .venv-sam/bin/python || $(PYTHON) -m venv .venv-sam

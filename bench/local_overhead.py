@@ -1,0 +1,277 @@
+"""Local orchestration overhead: `dagtrail run` against Metaflow's local runtime, same machine, same run.
+
+Shapes, every task the trivial command `true`, both tools at the same parallelism (cores):
+- fan-out/fan-in: start → 100 items → join → end. dagtrail: a `foreach` sweep; Metaflow: a
+  `foreach` step. Optionally dagtrail with the 100 items as 100 separate tasks (compared with
+  the same Metaflow foreach).
+- chain: 10 tasks in a row (Metaflow: start, 8 steps, end).
+Wall time and peak memory of the whole process tree (summed RSS, sampled from /proc every
+0.1 s), ratio dagtrail / Metaflow (target: wall time ≤ 0.3×). Metaflow runs from .venv-bench
+(`make bench` installs it there). Where the target is missed, `dagtrail run` of the chain is
+profiled with py-spy (samples of every active thread) on a 20-item fan-out, and the top
+findings go in the result. `--tasks-variant` adds the fan-out as separate tasks.
+
+    .venv/bin/python bench/local_overhead.py            # full: about 5 minutes on 2 cores
+    .venv/bin/python bench/local_overhead.py --quick    # small shapes, no Metaflow
+Writes bench/results/local_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _util import REPO, RESULTS, last_line, machine, run_tree, write_result  # noqa: E402
+
+TARGET_MAX = 0.3
+PROFILE_ITEMS = 20
+BENCH_VENV = REPO / ".venv-bench" / "bin"
+IMAGE = "python:3.11-slim"  # unused with --docker never; the spec requires one
+
+FLOW_HEADER = '''import subprocess
+from metaflow import FlowSpec, step
+
+
+class {name}(FlowSpec):
+'''
+STEP = '''
+    @step
+    def {name}(self{args}):
+        subprocess.run(["true"], check=True)
+{body}        self.next({next})
+'''
+END = '''
+    @step
+    def end(self):
+        subprocess.run(["true"], check=True)
+
+
+if __name__ == "__main__":
+    {name}()
+'''
+
+
+def dagtrail_sweep_spec(items: int) -> dict:
+    task = {"image": IMAGE, "command": ["true"]}
+    return {"name": "bench-fanout", "tasks": {
+        "start": task,
+        "items": task | {"depends_on": ["start"], "foreach": {"range": {"start": 0, "stop": items}}},
+        "join": task | {"depends_on": ["items"]},
+        "end": task | {"depends_on": ["join"]},
+    }}
+
+
+def dagtrail_tasks_spec(items: int) -> dict:
+    task = {"image": IMAGE, "command": ["true"]}
+    names = [f"item-{i:03d}" for i in range(items)]
+    tasks = {"start": task} | {n: task | {"depends_on": ["start"]} for n in names}
+    tasks |= {"join": task | {"depends_on": names}, "end": task | {"depends_on": ["join"]}}
+    return {"name": "bench-fanout-tasks", "tasks": tasks}
+
+
+def dagtrail_chain_spec(stages: int) -> dict:
+    tasks = {}
+    for i in range(stages):
+        tasks[f"s{i}"] = {"image": IMAGE, "command": ["true"]} | ({"depends_on": [f"s{i - 1}"]} if i else {})
+    return {"name": "bench-chain", "tasks": tasks}
+
+
+def metaflow_fanout_flow(items: int) -> str:
+    src = FLOW_HEADER.format(name="FanoutFlow")
+    src += STEP.format(name="start", args="", body=f"        self.items = list(range({items}))\n",
+                       next='self.work, foreach="items"')
+    src += STEP.format(name="work", args="", body="", next="self.join")
+    src += STEP.format(name="join", args=", inputs", body="", next="self.end")
+    return src + END.format(name="FanoutFlow")
+
+
+def metaflow_chain_flow(stages: int) -> str:
+    names = ["start"] + [f"s{i}" for i in range(1, stages - 1)] + ["end"]
+    src = FLOW_HEADER.format(name="ChainFlow")
+    for here, after in zip(names[:-1], names[1:]):
+        src += STEP.format(name=here, args="", body="", next=f"self.{after}")
+    return src + END.format(name="ChainFlow")
+
+
+def _clean_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGTRAIL_", "METAFLOW_"))}
+    # Local mode sets its own; these only make sure nothing could ever reach a real account.
+    return env | {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def dagtrail_argv(spec: Path, workdir: Path, parallel: int) -> list[str]:
+    exe = Path(sys.executable).with_name("dagtrail")
+    return [str(exe), "run", str(spec), "--docker", "never", "--json", "--workdir", str(workdir),
+            "--max-parallel", str(parallel)]
+
+
+def run_dagtrail(spec: dict, tmp: Path, parallel: int, timeout: float) -> dict:
+    import yaml
+
+    path = tmp / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    run = run_tree(dagtrail_argv(path, tmp / f"wd-{spec['name']}", parallel), env=_clean_env(), cwd=tmp,
+                   timeout=timeout)
+    status = None
+    try:
+        status = json.loads(run["stdout"])["status"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return _outcome(run, ok=run["returncode"] == 0 and status == "SUCCEEDED")
+
+
+def run_metaflow(source: str, name: str, tmp: Path, parallel: int, timeout: float) -> dict:
+    python = BENCH_VENV / "python"
+    if not python.exists():
+        return {"ok": False, "error": "Metaflow not installed: .venv-bench missing (run `make bench`)"}
+    flow_dir = tmp / f"mf-{name}"
+    flow_dir.mkdir()
+    (flow_dir / "flow.py").write_text(source)
+    env = _clean_env() | {
+        "USERNAME": "bench", "METAFLOW_HOME": str(flow_dir / "home"),
+        "METAFLOW_DEFAULT_DATASTORE": "local", "METAFLOW_DEFAULT_METADATA": "local",
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(flow_dir),
+    }
+    argv = [str(python), "flow.py", "--no-pylint", "run", "--max-workers", str(parallel)]
+    return _outcome(run_tree(argv, env=env, cwd=flow_dir, timeout=timeout), ok=None)
+
+
+def _outcome(run: dict, ok: bool | None) -> dict:
+    ok = run["returncode"] == 0 if ok is None else ok
+    out = {"ok": ok, "seconds": round(run["seconds"], 2), "cpu_seconds": run["cpu_seconds"],
+           "peak_tree_rss_mb": run["peak_tree_rss_mb"]}
+    if not ok:
+        out["error"] = last_line(run["stderr"]) or last_line(run["stdout"]) or f"exit {run['returncode']}"
+    return out
+
+
+def figure(name: str, ours: dict, theirs: dict | None, what: str) -> dict:
+    fig = {"name": name, "unit": "s", "target": {"max": TARGET_MAX}, "baseline_name": "Metaflow local",
+           "value": ours.get("seconds"), "baseline_value": theirs.get("seconds") if theirs else None,
+           "ratio": None, "pass": None, "what": what,
+           "memory_mb": ours.get("peak_tree_rss_mb"),
+           "baseline_memory_mb": theirs.get("peak_tree_rss_mb") if theirs else None, "memory_ratio": None}
+    if not ours.get("ok"):
+        fig["error"] = "dagtrail: " + ours.get("error", "failed")
+    elif theirs is None:
+        fig["error"] = "Metaflow not run (--quick or --no-metaflow)"
+    elif not theirs.get("ok"):
+        fig["error"] = "Metaflow: " + theirs.get("error", "failed")
+    else:
+        fig["ratio"] = round(ours["seconds"] / theirs["seconds"], 3)
+        fig["pass"] = fig["ratio"] <= TARGET_MAX
+        fig["memory_ratio"] = round(ours["peak_tree_rss_mb"] / theirs["peak_tree_rss_mb"], 3)
+    return fig
+
+
+def profile_run(spec: dict, tmp: Path, parallel: int, timeout: float) -> dict:
+    """Where `dagtrail run` spends its CPU: py-spy samples of every thread, summarised."""
+    pyspy = BENCH_VENV / "py-spy"
+    if not pyspy.exists():
+        return {"error": "py-spy not installed in .venv-bench"}
+    import yaml
+
+    path = tmp / "profile.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    raw = tmp / "profile.raw"
+    argv = [str(pyspy), "record", "--format", "raw", "--rate", "100", "--nonblocking", "-o", str(raw), "--",
+            *dagtrail_argv(path, tmp / "wd-profile", parallel)]
+    proc = subprocess.run(argv, env=_clean_env(), cwd=tmp, capture_output=True, timeout=timeout)
+    if not raw.exists():
+        return {"error": "py-spy failed: " + last_line(proc.stderr.decode(errors="replace"))}
+    return summarise_profile(raw.read_text())
+
+
+# A sample belongs to the first category whose marker appears in its stack.
+CATEGORIES = [
+    ("importing modules", "_find_and_load"),
+    ("botocore loading service models", "botocore/loaders.py"),
+    ("moto: Step Functions interpreter", "moto/stepfunctions/parser"),
+    ("handlers (functions/*/app.py, in-process)", "HandlerRegistry.invoke"),
+    ("moto: emulated API calls", "moto/"),
+    ("botocore request path (serialise, sign, parse)", "botocore/"),
+]
+
+
+def summarise_profile(raw: str) -> dict:
+    total = 0
+    by_category: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        by_category[next((name for name, marker in CATEGORIES if marker in stack), "other")] += n
+        # Per function (not per line), counted once per sample however deep it recurses.
+        for frame in {re.sub(r":\d+\)$", ")", f) for f in stack.split(";")}:
+            if "dagtrail/" in frame and "cli/main.py" not in frame and "run_cmd.py" not in frame:
+                inclusive[frame] += n
+    share = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
+    return {
+        "cpu_samples": total, "rate_hz": 100,
+        "categories_percent": {name: share(n) for name, n in by_category.most_common()},
+        "top_dagtrail_functions_percent": {frame: share(n) for frame, n in inclusive.most_common(10)},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--stages", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="2 items, 2 stages, no Metaflow, no profile")
+    parser.add_argument("--no-metaflow", action="store_true")
+    parser.add_argument("--tasks-variant", action="store_true",
+                        help="also the fan-out as separate tasks (about 3 more minutes)")
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per run")
+    parser.add_argument("--out", type=Path, default=RESULTS / "local_overhead.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.items, args.stages, args.no_metaflow, args.tasks_variant = 2, 2, True, False
+
+    result: dict = {"machine": machine(), "items": args.items, "stages": args.stages, "parallel": args.parallel,
+                    "runs": {}}
+    runs = result["runs"]
+    with tempfile.TemporaryDirectory(prefix="dagtrail-bench-local-") as name:
+        tmp = Path(name)
+        # Alternate the tools so a change in machine load falls on both.
+        runs["dagtrail_chain"] = run_dagtrail(dagtrail_chain_spec(args.stages), tmp, args.parallel, args.timeout)
+        if not args.no_metaflow:
+            runs["metaflow_chain"] = run_metaflow(metaflow_chain_flow(args.stages), "chain", tmp, args.parallel,
+                                                  args.timeout)
+            runs["metaflow_fanout"] = run_metaflow(metaflow_fanout_flow(args.items), "fanout", tmp, args.parallel,
+                                                   args.timeout)
+        runs["dagtrail_fanout"] = run_dagtrail(dagtrail_sweep_spec(args.items), tmp, args.parallel, args.timeout)
+        if args.tasks_variant:
+            runs["dagtrail_fanout_tasks"] = run_dagtrail(dagtrail_tasks_spec(args.items), tmp, args.parallel,
+                                                         args.timeout)
+        figures = [
+            figure(f"fan-out/fan-in, {args.items} items (foreach)", runs["dagtrail_fanout"],
+                   runs.get("metaflow_fanout"), "wall time, dagtrail sweep / Metaflow foreach"),
+            figure(f"{args.stages}-stage chain", runs["dagtrail_chain"], runs.get("metaflow_chain"),
+                   "wall time, dagtrail / Metaflow"),
+        ]
+        if "dagtrail_fanout_tasks" in runs:
+            figures.insert(1, figure(f"fan-out/fan-in, {args.items} separate tasks", runs["dagtrail_fanout_tasks"],
+                                     runs.get("metaflow_fanout"), "wall time, dagtrail 100 tasks / Metaflow foreach"))
+        result["figures"] = figures
+        if not args.quick and any(f["pass"] is not True for f in figures):
+            result["profile"] = profile_run(dagtrail_sweep_spec(PROFILE_ITEMS), tmp, args.parallel, args.timeout)
+            result["profile"]["what"] = f"dagtrail run of the fan-out at {PROFILE_ITEMS} items, under py-spy"
+    write_result(args.out, result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -37,6 +37,7 @@ def batch(runs_table, monkeypatch):
     monkeypatch.setenv("DAGTRAIL_JOB_QUEUE", queue["jobQueueArn"])
     monkeypatch.setenv("DAGTRAIL_JOB_DEFINITION", template["jobDefinitionArn"])
     monkeypatch.setenv("DAGTRAIL_RESULTS_BUCKET", "results")
+    aws.client("s3").create_bucket(Bucket="results")
     monkeypatch.setenv("DAGTRAIL_LINEAGE_QUEUE_URL", "")
     from dagtrail.compute import batch as batch_module
 

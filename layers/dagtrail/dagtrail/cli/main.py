@@ -7,6 +7,7 @@ command functions, so `dagtrail --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dagtrail: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: one line unless asked for the traceback
+        if os.environ.get("DAGTRAIL_DEBUG"):
+            raise
+        print(f"dagtrail: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:400]} "
+              "(set DAGTRAIL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -16,22 +16,48 @@ def register(subparsers) -> None:
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="override a parameter")
     p.add_argument("--workdir", default=".dagtrail", help="results, logs and lineage (default .dagtrail)")
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    p.add_argument("--event", metavar="FILE",
+                   help="an S3 Object Created event: its bucket and key become input_bucket and input_key")
+    _execution_options(p)
+    p.set_defaults(func=run)
+
+    r = subparsers.add_parser("resume", help="run a failed local run again, reusing every task that succeeded")
+    r.add_argument("run_id", help="the run to resume (see `dagtrail lineage show`, or <workdir>/last-run)")
+    r.add_argument("--workdir", default=".dagtrail", help="where the run was made (default .dagtrail)")
+    r.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    _execution_options(r)
+    r.set_defaults(func=resume)
+
+
+def _execution_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-parallel", type=int, default=None, help="concurrent tasks (default: cores)")
     p.add_argument("--docker", choices=("auto", "always", "never"), default="auto",
                    help="run tasks in containers when a Docker engine is present (default auto)")
-    p.add_argument("--event", metavar="FILE",
-                   help="an S3 Object Created event: its bucket and key become input_bucket and input_key")
-    p.set_defaults(func=run)
+    p.add_argument("--no-cache", action="store_true", help="run every task, even if an identical one ran before")
 
 
 def run(args: argparse.Namespace) -> int:
-    from dagtrail.local.engine import LocalRun
-    from dagtrail.local.progress import Progress
-    from dagtrail.spec.workflow_ref import load_workflow
     from dagtrail.spec.params import parse_param_args, resolve_params
+    from dagtrail.spec.workflow_ref import load_workflow
 
     spec = load_workflow(args.spec)
     params = resolve_params(spec, _event_params(args.event, spec) | parse_param_args(args.param))
+    return _execute(args, spec, params, {"no_cache": args.no_cache})
+
+
+def resume(args: argparse.Namespace) -> int:
+    """A new run of the same spec and params; tasks that succeeded in RUN_ID are reused when
+    their inputs are unchanged (dagtrail.cache.lookup), the rest run."""
+    from dagtrail.local.engine import load_saved_spec
+
+    spec, params = load_saved_spec(Path(args.workdir), args.run_id)
+    return _execute(args, spec, params, {"no_cache": args.no_cache, "resume_from": args.run_id})
+
+
+def _execute(args: argparse.Namespace, spec, params: dict, options: dict) -> int:
+    from dagtrail.local.engine import LocalRun
+    from dagtrail.local.progress import Progress
+
     if args.max_parallel is not None and args.max_parallel < 1:
         from dagtrail.errors import UsageError
 
@@ -39,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     docker = {"auto": None, "always": True, "never": False}[args.docker]
     workdir = Path(args.workdir)
     out = sys.stderr if args.json else sys.stdout
-    run = LocalRun(spec, params, workdir, max_parallel=args.max_parallel, docker=docker)
+    run = LocalRun(spec, params, workdir, max_parallel=args.max_parallel, docker=docker, options=options)
     run.progress = Progress(run.run_id, list(spec.tasks), stream=out)
     summary = run.execute()
     (workdir / "last-run").write_text(summary.run_id + "\n")
@@ -76,5 +102,8 @@ def _event_params(path: str | None, spec) -> dict[str, str]:
 
 def _print_summary(summary) -> None:
     print(f"\nrun {summary.run_id}: {summary.status}")
+    cached = [t.name for t in summary.tasks if t.cached]
+    if cached:
+        print(f"  from the cache: {', '.join(cached)}")
     for a in summary.artifacts:
         print(f"  {a.task}/{a.name}  {a.size} bytes  {a.path or a.uri}")

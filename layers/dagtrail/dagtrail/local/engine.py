@@ -24,6 +24,7 @@ from dagtrail.local.handlers import HandlerRegistry
 from dagtrail.local.processes import ProcessBackend, docker_available
 from dagtrail.local.progress import Progress
 from dagtrail.local.summary import RunSummary, artifacts, task_states
+from dagtrail.runs.models import RunRecord
 from dagtrail.runs.table import RunsTable
 from dagtrail.spec.models import WorkflowSpec
 
@@ -66,6 +67,23 @@ def _scheduled_event() -> dict[str, Any]:
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "resources": [], "detail": {}}
 
 
+def save_spec(workdir: Path, run_id: str, spec: WorkflowSpec, params: Mapping[str, Any]) -> None:
+    """What `dagtrail resume` starts again: the run's spec and resolved params."""
+    target = workdir / "runs" / run_id / "spec.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"spec": spec.model_dump(mode="json"), "params": dict(params)}, indent=1))
+
+
+def load_saved_spec(workdir: Path, run_id: str) -> tuple[WorkflowSpec, dict[str, Any]]:
+    from dagtrail.errors import NotFoundError
+
+    source = workdir / "runs" / run_id / "spec.json"
+    if not source.exists():
+        raise NotFoundError(f"no local run {run_id!r} in {workdir} (looked for {source})")
+    saved = json.loads(source.read_text())
+    return WorkflowSpec.model_validate(saved["spec"]), saved["params"]
+
+
 def new_run_id(workflow: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{workflow}-{stamp}-{secrets.token_hex(3)}"
@@ -75,8 +93,9 @@ class LocalRun:
     def __init__(self, spec: WorkflowSpec, params: Mapping[str, Any], workdir: Path, *,
                  max_parallel: int | None = None, docker: bool | None = None,
                  progress: Progress | None = None, retry_sleep_factor: float = 1.0,
-                 event_log: Path | None = None) -> None:
+                 event_log: Path | None = None, options: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
+        self.options = dict(options or {})  # no_cache, resume_from (runs table RunRecord.options)
         self.params = dict(params)
         self.workdir = workdir.resolve()
         self.max_parallel = max_parallel
@@ -131,10 +150,14 @@ class LocalRun:
         machine = sfn.create_state_machine(
             name=f"{services.STACK}-{self.spec.name}", definition=definition, roleArn=stack.role_arn,
         )["stateMachineArn"]
+        table = RunsTable()
+        # Before the first task: submit_task reads the run's options (cache, resume) here.
+        table.put_run(RunRecord(run_id=self.run_id, workflow=self.spec.name, params=self.params,
+                                options=self.options))
+        save_spec(self.workdir, self.run_id, self.spec, self.params)
         execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,
                                         input=json.dumps({"params": self.params}))["executionArn"]
         self._execution_event(sfn.describe_execution(executionArn=execution))
-        table = RunsTable()
         names = list(self.spec.tasks)
         next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
         while True:
@@ -144,7 +167,9 @@ class LocalRun:
                 self.registry.invoke("ReconcileFunction", _scheduled_event())
                 next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
             if self.progress:
-                self.progress.update(task_states(table, self.run_id, names))
+                with self.registry.lock:
+                    states = task_states(table, self.run_id, names)
+                self.progress.update(states)
             described = sfn.describe_execution(executionArn=execution)
             if described["status"] in TERMINAL:
                 break
@@ -153,7 +178,9 @@ class LocalRun:
         self._execution_event(described)
         self._drain_lineage(stack)
         self._keep_unwritten_lineage(stack)
-        states = task_states(table, self.run_id, names)
+        with self.registry.lock:
+            states = task_states(table, self.run_id, names)
+            produced = artifacts(table, self.run_id, names)
         if self.progress:
             self.progress.update(states)
         return RunSummary(
@@ -162,7 +189,7 @@ class LocalRun:
             started_at=described["startDate"].isoformat(),
             stopped_at=described.get("stopDate", datetime.now(UTC)).isoformat(),
             error=described.get("error"), cause=described.get("cause"),
-            tasks=list(states.values()), artifacts=artifacts(table, self.run_id, names),
+            tasks=list(states.values()), artifacts=produced,
         )
 
     # -- event delivery -----------------------------------------------------------------

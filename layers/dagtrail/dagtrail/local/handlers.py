@@ -61,6 +61,12 @@ class HandlerRegistry:
         # error, seconds): what the delivery-chaos tests replay and bench/soak.py times.
         self._event_log = event_log.open("a") if event_log else None  # noqa: SIM115
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a handler runs; hold it to read what handlers write (moto's backends are
+        not safe to read while another thread writes)."""
+        return self._lock
+
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         module = self._load(logical_id)
         # Powertools prints metrics to stdout when 100 accumulate, even when disabled; stdout

@@ -25,6 +25,7 @@ class TaskSummary(BaseModel):
     exit_code: int | None = None
     reason: str | None = None
     log: str | None = None
+    cached: bool = False  # served from the cache: no process ran
     items: ItemCounts | None = None  # sweeps only
 
 
@@ -79,6 +80,7 @@ def task_states(table: RunsTable, run_id: str, task_names: list[str]) -> dict[st
             exit_code=last.exit_code if last else None,
             reason=last.status_reason if last and last.state.value == "FAILED" else None,
             log=last.log_stream if last else None,
+            cached=bool(last and last.backend == "cache"),
         )
     return out
 

@@ -135,8 +135,11 @@ def complete(record: JobRecord, table: RunsTable) -> str:
         finish_job(record, table, status)
     else:
         table.finish_task(record.run_id, record.task, record.attempt, status, record.output_prefix)
-        if status == "SUCCEEDED":
+        if status == "SUCCEEDED" and record.backend == "cache":
+            runs_lineage.cache_hit(record)
+        elif status == "SUCCEEDED":
             runs_lineage.task_outputs(record)
+            _remember(record, table)
     try:
         if status == "SUCCEEDED":
             sfn.send_task_success(taskToken=record.token, output=json.dumps(_output(record)))
@@ -154,9 +157,23 @@ def complete(record: JobRecord, table: RunsTable) -> str:
     return result
 
 
+def _remember(record: JobRecord, table: RunsTable) -> None:
+    """A succeeded attempt answers its cache key from now on (first writer wins)."""
+    if not (record.cache_key and record.output_prefix):
+        return
+    from dagtrail.cache import CacheEntry, CacheIndex
+
+    CacheIndex(table.name).put(CacheEntry(
+        key=record.cache_key, run_id=record.run_id, workflow=record.workflow or "", task=record.task,
+        attempt=record.attempt, output_prefix=record.output_prefix,
+        created_at=record.stopped_at or datetime.now(UTC).isoformat(),
+    ))
+
+
 def _output(record: JobRecord) -> dict[str, Any]:
     return {
         "task": record.task, "attempt": record.attempt, "job_id": record.job_id,
+        "cached": record.backend == "cache",
         "output_prefix": record.output_prefix,
         "manifest": f"{record.output_prefix}manifest.json" if record.output_prefix else None,
     }

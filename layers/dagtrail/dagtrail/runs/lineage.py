@@ -56,6 +56,22 @@ def task_outputs(job: JobRecord) -> None:
     _emit(build)
 
 
+def cache_hit(job: JobRecord) -> None:
+    """A TaskRun that ran nothing: cached, pointing (used) at the outputs it served, which keep
+    their wasGeneratedBy edge to the attempt that really made them."""
+    from dagtrail.results.store import read_manifest
+
+    def build(r):
+        served = _refs(r, read_manifest(job.output_prefix)) if job.output_prefix else []
+        return (r.task_run(job.run_id, job.workflow, job.task, job.attempt, status=job.state.value,
+                           job_id=job.job_id, backend="cache", image=job.image, command=job.command,
+                           started_at=job.started_at, stopped_at=job.stopped_at, exit_code=0,
+                           status_reason=f"cache hit: outputs of {job.cached_from}", cached=True)
+                + r.artifacts(job.run_id, job.task, job.attempt, produced=[], used=served))
+
+    _emit(build)
+
+
 def _refs(r, manifest):
     if manifest is None:
         return []

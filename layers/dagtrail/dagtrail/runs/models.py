@@ -36,6 +36,10 @@ class JobRecord(_Item):
     status_reason: str | None = None
     log_stream: str | None = None
     token_sent: bool = False
+    # Caching (dagtrail.cache): the attempt's cache key; a cache hit's record says whose
+    # outputs it served (backend "cache", no process ran).
+    cache_key: str | None = None
+    cached_from: str | None = None
     # Sweeps (dagtrail.sweeps): an inline Map item's job, or an array job of `array_size`
     # children whose items start at `item_offset` (a Distributed Map chunk: `chunk`).
     item_index: int | None = None
@@ -82,6 +86,8 @@ class RunRecord(_Item):
     stopped_at: str | None = None
     error: str | None = None
     cause: str | None = None
+    # Set by whoever starts the run: {"no_cache": bool, "resume_from": run id}.
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class SubmitTaskInput(BaseModel):

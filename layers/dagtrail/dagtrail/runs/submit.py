@@ -43,6 +43,11 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
         if record is None or record.succeeded_attempt is None or not record.output_prefix:
             raise DependencyNotReady(f"task {payload.task!r}: dependency {dep!r} has not succeeded")
         inputs[dep] = record.output_prefix
+    from dagtrail.cache.lookup import lookup
+
+    key, reuse = lookup(table, payload.run_id, payload.task, task, inputs)
+    if reuse is not None:
+        return _serve_from_cache(payload, table, task, attempt, inputs, key, reuse)
     prefix = output_prefix(cfg.results_bucket, payload.workflow, payload.run_id, payload.task, attempt)
     env = dict(task.env) | {
         "DAGTRAIL_WORKFLOW": payload.workflow,
@@ -66,7 +71,7 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
         job_id=job_id, state=JobState.SUBMITTED, token=payload.token, run_id=payload.run_id,
         workflow=payload.workflow, task=payload.task, attempt=attempt, backend=backend.name,
         image=task.image, command=list(task.command), output_prefix=prefix, inputs=inputs,
-        created_at=now,
+        created_at=now, cache_key=key,
     ))
     table.link_job(payload.run_id, payload.task, payload.token, attempt, job_id)
     runs_lineage.task_run(record)
@@ -77,6 +82,27 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
 
         complete(record, table)
     return {"job_id": job_id, "attempt": attempt, "duplicate": False}
+
+
+def _serve_from_cache(payload: SubmitTaskInput, table: RunsTable, task: TaskSpec, attempt: int,
+                      inputs: dict[str, str], key: str, reuse) -> dict:
+    """Complete the task at once with earlier outputs: no job, no process, the same record
+    and token path as a finished job (so duplicates and lineage behave the same)."""
+    from dagtrail.runs.advance import complete
+
+    now = datetime.now(UTC).isoformat()
+    job_id = f"cache:{payload.run_id}:{payload.task}:{attempt}"
+    record = table.register_job(JobRecord(
+        job_id=job_id, state=JobState.SUCCEEDED, token=payload.token, run_id=payload.run_id,
+        workflow=payload.workflow, task=payload.task, attempt=attempt, backend="cache",
+        image=task.image, command=list(task.command), output_prefix=reuse.output_prefix, inputs=inputs,
+        created_at=now, started_at=now, stopped_at=now, exit_code=0, cache_key=key,
+        cached_from=reuse.source,
+    ))
+    table.link_job(payload.run_id, payload.task, payload.token, attempt, job_id)
+    if not record.token_sent:
+        complete(record, table)
+    return {"job_id": job_id, "attempt": attempt, "duplicate": False, "cached": True}
 
 
 def _stop_earlier_attempts(table: RunsTable, backend, run_id: str, task: str, attempt: int) -> None:

@@ -66,7 +66,8 @@ class RunsTable:
     # -- runs ---------------------------------------------------------------------------
     def put_run(self, run: RunRecord) -> None:
         """Create the run record once; later calls only fill in what is missing."""
-        values = run.model_dump(exclude_none=True)
+        # Empty fields say nothing: they must not claim the slot a later writer fills in.
+        values = {k: v for k, v in run.model_dump(exclude_none=True).items() if v not in ("", {})}
         names = {f"#{k}": k for k in values if k != "run_id"}
         sets = ", ".join(f"#{k} = if_not_exists(#{k}, :{k})" for k in values if k != "run_id")
         self._ddb.update_item(

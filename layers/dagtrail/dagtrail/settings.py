@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ class Settings:
     ecs_security_groups: tuple[str, ...]
     compute_backend: str
     allowed_registries: tuple[str, ...]
+    # The container entrypoint put before every task's argv on Batch and ECS: it stages
+    # inputs and streams outputs to S3 (dagtrail.task; docs/results.md). Empty: run bare.
+    task_wrapper: tuple[str, ...] = ("python3", "-m", "dagtrail.task", "--")
     # Upload triggers (start_from_upload): inputs/<workflow>/... starts <prefix><workflow>,
     # or always DAGTRAIL_STATE_MACHINE_ARN when set.
     inputs_bucket: str = ""
@@ -31,6 +35,17 @@ class Settings:
 
 def _csv(name: str) -> tuple[str, ...]:
     return tuple(v for v in os.environ.get(name, "").split(",") if v)
+
+
+def _argv(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """An argv list as JSON (`["python3", "-m", "dagtrail.task", "--"]`); "[]" for none."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = json.loads(raw)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a JSON list of strings")
+    return tuple(value)
 
 
 def load() -> Settings:
@@ -49,6 +64,7 @@ def load() -> Settings:
         ecs_security_groups=_csv("DAGTRAIL_ECS_SECURITY_GROUPS"),
         compute_backend=env("DAGTRAIL_COMPUTE_BACKEND", "aws"),
         allowed_registries=_csv("DAGTRAIL_ALLOWED_REGISTRIES"),
+        task_wrapper=_argv("DAGTRAIL_TASK_WRAPPER", ("python3", "-m", "dagtrail.task", "--")),
         inputs_bucket=env("DAGTRAIL_INPUTS_BUCKET", ""),
         inputs_prefix=env("DAGTRAIL_INPUTS_PREFIX", "inputs/"),
         state_machine_prefix=env("DAGTRAIL_STATE_MACHINE_PREFIX", ""),

@@ -49,7 +49,8 @@ def test_submit_starts_one_batch_job_with_rendered_command_and_tags(batch, runs_
     result = submit_task(payload(), runs_table)
     assert result == {"job_id": result["job_id"], "attempt": 1, "duplicate": False}
     [job] = batch.describe_jobs(jobs=[result["job_id"]])["jobs"]
-    assert job["container"]["command"] == ["python3", "-c", "print(5)"]
+    # the wrapper stages inputs and streams outputs, then runs the rendered argv unchanged
+    assert job["container"]["command"] == ["python3", "-m", "dagtrail.task", "--", "python3", "-c", "print(5)"]
     env = {e["name"]: e["value"] for e in job["container"]["environment"]}
     assert env["N"] == "5" and env["DAGTRAIL_ATTEMPT"] == "1" and env["DAGTRAIL_RUN_ID"] == "run-1"
     assert env["DAGTRAIL_OUTPUT_URI"] == "s3://results/wf/run-1/a/1/"
@@ -59,6 +60,12 @@ def test_submit_starts_one_batch_job_with_rendered_command_and_tags(batch, runs_
     assert definition["retryStrategy"]["evaluateOnExit"][0]["onStatusReason"] == "Host EC2*"
     record = runs_table.get_job(result["job_id"])
     assert record.token == "tok-1" and record.attempt == 1 and record.task == "a"
+
+
+def test_the_wrapper_can_be_replaced_or_turned_off(batch, runs_table, monkeypatch):
+    monkeypatch.setenv("DAGTRAIL_TASK_WRAPPER", "[]")
+    [job] = batch.describe_jobs(jobs=[submit_task(payload(), runs_table)["job_id"]])["jobs"]
+    assert job["container"]["command"] == ["python3", "-c", "print(5)"]
 
 
 def test_a_duplicate_invocation_submits_nothing_new(batch, runs_table):

@@ -27,7 +27,7 @@ class BatchBackend:
                 jobQueue=self._cfg.job_queue,
                 jobDefinition=self._definition_for(request.image),
                 containerOverrides={
-                    "command": list(request.command),
+                    "command": [*self._cfg.task_wrapper, *request.command],
                     "environment": [{"name": k, "value": v} for k, v in sorted(request.env.items())],
                     "resourceRequirements": _resources(request),
                 },

@@ -37,7 +37,7 @@ class EcsBackend:
                     "memory": str(request.resources.memory_mib),
                     "containerOverrides": [{
                         "name": CONTAINER,
-                        "command": list(request.command),
+                        "command": [*self._cfg.task_wrapper, *request.command],
                         "environment": [{"name": k, "value": v} for k, v in sorted(request.env.items())],
                     }],
                 },

@@ -27,6 +27,7 @@ def neptune_error(code, http=500):
         (neptune_error("ReadOnlyViolationException", 400), "connection"),
         (neptune_error("AccessDeniedException", 403), "connection"),
         (neptune_error("MalformedQueryException", 400), None),
+        (Exception("Failed to connect to server: HTTP Error code 403 - Forbidden."), "connection"),
         (ConnectionRefusedError(111, "refused"), "connection"),
         (TimeoutError(), "connection"),
         (RuntimeError("Connection was closed by server."), "connection"),

@@ -30,7 +30,8 @@ RETRY_CODES = (
 )
 # Codes that mean this connection is pointed at the wrong or a stale place: a failover made
 # the writer a reader, or the signed handshake's credentials expired.
-RECONNECT_CODES = ("ReadOnlyViolationException", "AccessDeniedException")
+# gremlinpython turns a refused handshake (403: a stale signature) into a bare Exception.
+RECONNECT_CODES = ("ReadOnlyViolationException", "AccessDeniedException", "HTTP Error code 403")
 
 
 def transient(exc: BaseException) -> Kind | None:

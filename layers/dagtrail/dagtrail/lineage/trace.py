@@ -88,12 +88,18 @@ def _walk(g: Any, start: str, rules: dict[str, list[tuple[str, str]]]) -> tuple[
     while frontier:
         depth += 1
         found: list[tuple[str, str, str]] = []
-        by_rule: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        # One request per direction and level: a vertex has no edges of the other kinds'
+        # labels in that direction, so the labels of all rules can share it.
+        by_direction: dict[str, tuple[set[str], list[str]]] = {}
         for uid in frontier:
             for direction, label in rules.get(_label(uid), []):
-                by_rule.setdefault((direction, label), []).append(uid)
-        for (direction, label), uids in sorted(by_rule.items()):
-            found += _edges(g, uids, direction, [label])
+                labels, uids = by_direction.setdefault(direction, (set(), []))
+                labels.add(label)
+                if not uids or uids[-1] != uid:
+                    uids.append(uid)
+        for direction, (labels, uids) in sorted(by_direction.items()):
+            found += [e for e in _edges(g, uids, direction, sorted(labels))
+                      if (direction, e[0]) in rules_of(rules, _label(e[1] if direction == "out" else e[2]))]
         frontier = []
         for e in found:
             edges.add(e)
@@ -103,6 +109,10 @@ def _walk(g: Any, start: str, rules: dict[str, list[tuple[str, str]]]) -> tuple[
                     distance[uid] = depth
                     frontier.append(uid)
     return distance, edges
+
+
+def rules_of(rules: dict[str, list[tuple[str, str]]], label: str) -> set[tuple[str, str]]:
+    return set(rules.get(label, []))
 
 
 _PREFIX_LABELS = {"artifact": "Artifact", "taskrun": "TaskRun", "task": "Task", "execution": "Execution",

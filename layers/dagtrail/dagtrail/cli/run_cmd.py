@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     r.add_argument("run_id", help="the run to resume (see `dagtrail lineage show`, or <workdir>/last-run)")
     r.add_argument("--workdir", default=".dagtrail", help="where the run was made (default .dagtrail)")
     r.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    r.add_argument("--stack", metavar="NAME", help="resume a run on this deployed stack instead (redrive "
+                   "when its definition is unchanged, else a new run reusing what succeeded)")
+    r.add_argument("--region", metavar="R", help="the stack's region")
     _execution_options(r)
     r.set_defaults(func=resume)
 
@@ -48,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     """A new run of the same spec and params; tasks that succeeded in RUN_ID are reused when
     their inputs are unchanged (dagtrail.cache.lookup), the rest run."""
+    if args.stack:
+        from dagtrail.stack import load_stack
+        from dagtrail.stack.resume import resume_run
+
+        result = resume_run(load_stack(args.stack, args.region), args.run_id)
+        if args.json:
+            print(result.model_dump_json(indent=2))
+        else:
+            print(f"{result.how}: {result.run_id} ({result.reason})\n{result.console_url}")
+        return 0
     from dagtrail.local.engine import load_saved_spec
 
     spec, params = load_saved_spec(Path(args.workdir), args.run_id)

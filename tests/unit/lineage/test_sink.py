@@ -155,3 +155,21 @@ def test_records_survive_the_queue_format():
     assert writer.parse_body(rec.model_dump_json()) == [rec]
     assert writer.parse_body("[" + rec.model_dump_json() + "]") == [rec]
     assert isinstance(writer.parse_body(rec.model_dump_json())[0], LineageRecord)
+
+
+def test_together_sends_what_is_emitted_inside_as_one_emit(queue):
+    with sink.together():
+        sink.emit(some_records(1))
+        with sink.together():  # nested: the outer one sends
+            sink.emit(some_records(2)[4:])
+        assert drain(queue) == []
+    bodies = drain(queue)
+    assert len(bodies) == 1 and len(writer.parse_body(bodies[0])) == 8
+
+
+def test_together_logs_a_failed_send_and_carries_on(monkeypatch, caplog):
+    monkeypatch.setenv("DAGTRAIL_LINEAGE_QUEUE_URL", "q")
+    monkeypatch.setattr("dagtrail.aws.client", lambda name: FlakySqs(failures=99, fail_ids=("0",), sender_fault=True))
+    with caplog.at_level(logging.ERROR, logger="dagtrail.lineage.sink"), sink.together():
+        sink.emit(some_records(1))
+    assert "lineage emission failed" in caplog.text

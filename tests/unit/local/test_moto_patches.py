@@ -124,3 +124,74 @@ def test_definitions_for_moto_have_no_exponent_numbers(aws_mock):
     sfn.create_state_machine(name="m", definition=text, roleArn="arn:aws:iam::123456789012:role/r")
     with pytest.raises(sfn.exceptions.ClientError if hasattr(sfn.exceptions, "ClientError") else Exception):
         sfn.create_state_machine(name="m2", definition=json.dumps(asl), roleArn="arn:aws:iam::123456789012:role/r")
+
+
+def test_what_fast_backends_replaces_is_still_there():
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
+
+    source = inspect.getsource(DynamoDBBackend.transact_write_items)
+    assert "copy.deepcopy(" in source and "original_table_state[table_name]" in source
+    assert "get_queue_attributes" in inspect.getsource(SQSBackend.is_message_valid_based_on_retention_period)
+
+
+@pytest.fixture
+def fast(aws_mock):
+    undo = moto_patches.fast_backends()
+    yield
+    undo()
+
+
+def _table():
+    from dagtrail.runs.table import table_definition
+
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(**table_definition("t"))
+    return ddb
+
+
+def _key(pk, sk="S"):
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def test_a_failed_transaction_still_rolls_back_every_item(fast):
+    ddb = _table()
+    ddb.put_item(TableName="t", Item={**_key("a"), "n": {"N": "1"}})
+    ddb.put_item(TableName="t", Item={**_key("c"), "n": {"N": "1"}})
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "t", "Key": _key("a"), "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Update": {"TableName": "t", "Key": _key("b"), "UpdateExpression": "SET n = :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Update": {"TableName": "t", "Key": _key("c"), "UpdateExpression": "SET n = :one",
+                        "ConditionExpression": "attribute_not_exists(n)",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        ])
+    assert ddb.get_item(TableName="t", Key=_key("a"))["Item"]["n"] == {"N": "1"}
+    assert "Item" not in ddb.get_item(TableName="t", Key=_key("b"))
+    ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "t", "Key": _key("a"), "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        {"Put": {"TableName": "t", "Item": {**_key("b"), "n": {"N": "5"}}}},
+    ])
+    assert ddb.get_item(TableName="t", Key=_key("a"))["Item"]["n"] == {"N": "2"}
+    assert ddb.get_item(TableName="t", Key=_key("b"))["Item"]["n"] == {"N": "5"}
+    assert ddb.scan(TableName="t")["Count"] == 3
+
+
+def test_sqs_still_stops_at_messages_past_their_retention(fast):
+    """As moto itself does: a receive stops at an expired message (it is never returned)."""
+    from moto.sqs.models import sqs_backends
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    for body in ("new1", "old", "new2"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    queue = sqs_backends["123456789012"]["us-east-1"].queues["q"]
+    next(m for m in queue._messages if m.body == "old").sent_timestamp -= 120_000
+
+    def receive():
+        return [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+
+    assert (receive(), receive()) == (["new1"], ["new2"])

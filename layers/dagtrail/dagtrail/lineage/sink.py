@@ -12,10 +12,12 @@ Light to import: boto3 and gremlinpython load only when records are actually sen
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dagtrail.errors import DagtrailError
 from dagtrail.lineage.records import LineageRecord
@@ -35,11 +37,38 @@ class LineageSinkError(DagtrailError):
     """Records could not be handed to the lineage queue."""
 
 
+_held: contextvars.ContextVar[list[LineageRecord] | None] = contextvars.ContextVar("lineage_held", default=None)
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """emit() calls inside are sent as one emit on the way out (one SendMessageBatch for a
+    handler's few records instead of one each). A failure then is logged, never raised:
+    lineage never blocks the workflow."""
+    if _held.get() is not None:  # already inside one: the outer one sends
+        yield
+        return
+    held: list[LineageRecord] = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        try:
+            emit(held)
+        except Exception:
+            log.exception("lineage emission failed; the workflow continues")
+
+
 def emit(records: Iterable[LineageRecord]) -> None:
     from dagtrail import settings
 
     records = list(records)
     if not records:
+        return
+    held = _held.get()
+    if held is not None:
+        held.extend(records)
         return
     config = settings.load()
     if config.lineage_queue_url:

@@ -30,6 +30,8 @@ from dagtrail.spec.models import WorkflowSpec
 
 POLL_SECONDS = 0.05
 LINEAGE_EVERY_EVENTS = 50
+LINEAGE_BATCH_SIZE = 100  # template.yaml: LineageWriterFunction's SQS event source BatchSize
+PROGRESS_EVERY_SECONDS = 0.5  # each redraw reads the runs table
 RECONCILE_EVERY_SECONDS = 5.0  # the scheduled reconcile Lambda, at a local pace
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -127,6 +129,7 @@ class LocalRun:
                 undo.append(_quiet_emulator(self.workdir / "handlers.log"))
                 undo.append(moto_patches.install_lambda_dispatch(self.registry.invoke))
                 undo.append(moto_patches.fresh_token_per_attempt())
+                undo.append(moto_patches.fast_backends())
                 if self.retry_sleep_factor != 1.0:
                     undo.append(moto_patches.fast_retries(self.retry_sleep_factor))
                 compute.use_local(backend)
@@ -160,16 +163,14 @@ class LocalRun:
         self._execution_event(sfn.describe_execution(executionArn=execution))
         names = list(self.spec.tasks)
         next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
+        self._progress_table, self._progress_at = table, 0.0
         while True:
             self._deliver_events()
             self._drain_lineage(stack)
             if time.monotonic() >= next_reconcile:
                 self.registry.invoke("ReconcileFunction", _scheduled_event())
                 next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
-            if self.progress:
-                with self.registry.lock:
-                    states = task_states(table, self.run_id, names)
-                self.progress.update(states)
+            self._show_progress()
             described = sfn.describe_execution(executionArn=execution)
             if described["status"] in TERMINAL:
                 break
@@ -207,13 +208,28 @@ class LocalRun:
                 # A sweep sends thousands of events at once: moto's SQS slows down with
                 # the queue's length, so the lineage queue is drained as it fills.
                 self._drain_lineage(self.stack)
+                self._show_progress()
 
-    @staticmethod
-    def _route(event: dict[str, Any]) -> list[str]:
-        """The EventBridge rules of template.yaml decide, as they do on AWS."""
-        from dagtrail.events.routing import route
+    def _show_progress(self) -> None:
+        """Redraw progress, at most every PROGRESS_EVERY_SECONDS (a runs-table query each)."""
+        if not self.progress or not hasattr(self, "_progress_table") or time.monotonic() < self._progress_at:
+            return
+        with self.registry.lock:
+            states = task_states(self._progress_table, self.run_id, list(self.spec.tasks))
+        self.progress.update(states)
+        self._progress_at = time.monotonic() + PROGRESS_EVERY_SECONDS
 
-        return route(event, services.TEMPLATE, {"AWS::StackName": services.STACK})
+    def _route(self, event: dict[str, Any]) -> list[str]:
+        """The EventBridge rules of template.yaml decide, as they do on AWS (read once per run)."""
+        if not hasattr(self, "_routes"):
+            from dagtrail.events.routing import load_routes
+
+            self._routes = load_routes(services.TEMPLATE, {"AWS::StackName": services.STACK})
+        out: list[str] = []
+        for r in self._routes:
+            if r.target not in out and r.test(event):
+                out.append(r.target)
+        return out
 
     def _execution_event(self, described: dict[str, Any]) -> None:
         """moto emits no aws.states events: make the one AWS would send."""
@@ -245,8 +261,13 @@ class LocalRun:
         """The SQS event source mapping of lineage_writer, in miniature."""
         sqs = aws.client("sqs")
         while True:
-            messages = sqs.receive_message(QueueUrl=stack.lineage_queue_url, MaxNumberOfMessages=10,
-                                           AttributeNames=["All"]).get("Messages", [])
+            messages: list[dict[str, Any]] = []
+            while len(messages) < LINEAGE_BATCH_SIZE:  # one invocation takes up to BatchSize messages
+                got = sqs.receive_message(QueueUrl=stack.lineage_queue_url, MaxNumberOfMessages=10,
+                                          AttributeNames=["All"]).get("Messages", [])
+                messages += got
+                if len(got) < 10:
+                    break
             if not messages:
                 return
             event = {"Records": [{
@@ -258,8 +279,8 @@ class LocalRun:
             result = self.registry.invoke("LineageWriterFunction", event) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
-            if done:
+            for k in range(0, len(done), 10):  # DeleteMessageBatch takes 10 entries
                 sqs.delete_message_batch(QueueUrl=stack.lineage_queue_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[k:k + 10])])
             if failed:
                 return  # redelivered on the next cycle; the DLQ takes them after 3 receives

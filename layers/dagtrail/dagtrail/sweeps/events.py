@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 # Above this many items the merged manifest lists only sweep.json: a dependant of a larger
 # sweep reads item outputs by prefix, and finalising stays a few seconds of reads.
 MERGE_LIMIT = 10_000
+# Array jobs whose children this (warm) handler has seen: a child reads only what submit_task
+# registered on its parent, which never changes, so one read serves every child.
+_PARENTS: dict[tuple[str, str], JobRecord] = {}
+_PARENTS_MAX = 256
 
 
 def child_of(job_id: str) -> tuple[str, int] | None:
@@ -42,7 +46,7 @@ def child_of(job_id: str) -> tuple[str, int] | None:
 def apply_child(update: Any, table: RunsTable) -> dict[str, Any]:
     """A child's state change (a runs.advance.JobUpdate). Returns what happened."""
     parent_id, array_index = child_of(update.job_id)  # type: ignore[misc]
-    parent = table.get_job(parent_id)
+    parent = _parent(table, parent_id)
     if parent is None or parent.run_id is None or parent.task is None:
         # submit_task registers the parent before children can start; the reconciler
         # describes the parent later.
@@ -56,6 +60,18 @@ def apply_child(update: Any, table: RunsTable) -> dict[str, Any]:
     # Batch retries a failed child itself (retryStrategy): a child's terminal state is final.
     applied = record_item(table, child, final=terminal)
     return {"applied": applied, "state": update.state, "token": "child"}
+
+
+def _parent(table: RunsTable, job_id: str) -> JobRecord | None:
+    key = (table.name, job_id)
+    parent = _PARENTS.get(key)
+    if parent is None:
+        parent = table.get_job(job_id)
+        if parent is not None and parent.run_id is not None and parent.task is not None:
+            if len(_PARENTS) >= _PARENTS_MAX:
+                _PARENTS.clear()
+            _PARENTS[key] = parent
+    return parent
 
 
 def _child_record(parent: JobRecord, update: Any, index: int, item_try: int) -> JobRecord:
@@ -77,9 +93,12 @@ def record_item(table: RunsTable, job: JobRecord, *, final: bool) -> bool:
     applied = sweeps_table.item_transition(table, job.run_id, job.task, job.item_index, item_try=job.item_try or 1,
                                            state=job.state, fields=fields, final=final)
     if applied:
-        runs_lineage.task_run(job)
-        if job.state == JobState.SUCCEEDED:
-            runs_lineage.task_outputs(job.model_copy(update={"inputs": {}}))
+        from dagtrail.lineage.sink import together
+
+        with together():  # the TaskRun and its outputs in one send
+            runs_lineage.task_run(job)
+            if job.state == JobState.SUCCEEDED:
+                runs_lineage.task_outputs(job.model_copy(update={"inputs": {}}))
     return applied
 
 

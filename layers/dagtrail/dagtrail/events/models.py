@@ -93,9 +93,9 @@ class EcsTaskStateChange(EventEnvelope):
 
 
 class ExecutionDetail(_Loose):
-    executionArn: str
-    stateMachineArn: str = ""
-    name: str
+    executionArn: str = Field(pattern=r"^arn:")
+    stateMachineArn: str = Field(pattern=r"^arn:")
+    name: str = Field(min_length=1)
     status: str
     startDate: int | None = None
     stopDate: int | None = None

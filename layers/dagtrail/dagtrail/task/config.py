@@ -35,6 +35,10 @@ class TaskConfig:
     poll_seconds: float = 1.0
     stop_grace_seconds: float = 25.0  # ECS/Batch send SIGKILL 30 s after SIGTERM by default
     log_tail_bytes: int = 64 * 1024
+    # A sweep item's index (inline item job, or array child: offset + AWS_BATCH_JOB_ARRAY_INDEX),
+    # and where the sweep's items are when the wrapper must read and render its own.
+    item_index: int | None = None
+    items_uri: str | None = None
 
     @property
     def bucket(self) -> str:
@@ -58,12 +62,16 @@ def load(env: Mapping[str, str] | None = None) -> TaskConfig:
     _uri(output_uri, "DAGTRAIL_OUTPUT_URI")
     if not output_uri.endswith("/"):
         output_uri += "/"
-    # A Batch array child shares its parent's environment: its index separates its outputs.
-    index = env.get("DAGTRAIL_ITEM_INDEX") or env.get("AWS_BATCH_JOB_ARRAY_INDEX")
-    if index:
-        if not index.isdigit():
-            raise TaskConfigError(f"DAGTRAIL_ITEM_INDEX: expected a non-negative integer, got {index!r}")
-        output_uri += f"{int(index)}/"
+    index = item_index(env)
+    if index is not None:  # a Batch array child shares its parent's environment: its index separates its outputs
+        output_uri += f"{index}/"
+    items_uri = env.get("DAGTRAIL_ITEMS_URI") or None
+    if items_uri is not None:
+        _uri(items_uri, "DAGTRAIL_ITEMS_URI")
+        if index is None:
+            raise TaskConfigError("DAGTRAIL_ITEMS_URI is set but neither DAGTRAIL_ITEM_INDEX nor "
+                                  "AWS_BATCH_JOB_ARRAY_INDEX is: which item is this?")
+        items_uri += "" if items_uri.endswith("/") else "/"
     part_mib = _number(env, "DAGTRAIL_PART_SIZE_MIB", 8, int, minimum=5, maximum=5 * 1024)
     return TaskConfig(
         task=_required(env, "DAGTRAIL_TASK"),
@@ -77,7 +85,28 @@ def load(env: Mapping[str, str] | None = None) -> TaskConfig:
         poll_seconds=_number(env, "DAGTRAIL_POLL_SECONDS", 1.0, float, minimum=0.01, maximum=3600),
         stop_grace_seconds=_number(env, "DAGTRAIL_STOP_GRACE_SECONDS", 25.0, float, minimum=0, maximum=3600),
         log_tail_bytes=_number(env, "DAGTRAIL_LOG_TAIL_KIB", 64, int, minimum=1, maximum=1024 * 1024) * 1024,
+        item_index=index,
+        items_uri=items_uri,
     )
+
+
+def item_index(env: Mapping[str, str]) -> int | None:
+    """The sweep item this job runs: DAGTRAIL_ITEM_INDEX (an inline item, or a one-item array
+    run as a plain job), else DAGTRAIL_ITEM_OFFSET + AWS_BATCH_JOB_ARRAY_INDEX (an array
+    child: a chunk's children count from 0, its items from the chunk's offset)."""
+    if env.get("DAGTRAIL_ITEM_INDEX"):
+        return _index(env, "DAGTRAIL_ITEM_INDEX")
+    if env.get("AWS_BATCH_JOB_ARRAY_INDEX"):
+        offset = _index(env, "DAGTRAIL_ITEM_OFFSET") if env.get("DAGTRAIL_ITEM_OFFSET") else 0
+        return offset + _index(env, "AWS_BATCH_JOB_ARRAY_INDEX")
+    return None
+
+
+def _index(env: Mapping[str, str], name: str) -> int:
+    raw = env[name]
+    if not (raw.isascii() and raw.isdigit()):
+        raise TaskConfigError(f"{name}: expected a non-negative integer, got {raw!r}")
+    return int(raw)
 
 
 def parse_inputs(text: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from dagtrail.errors import DagtrailError
 EXIT_WRAPPER_FAILED = 125  # staging or uploading failed (the command may have succeeded)
 EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
+EXIT_BAD_ITEM = 2  # a sweep item lacks a key its command names (as for a bad DAGTRAIL_* variable)
 
 
 class TaskConfigError(DagtrailError):

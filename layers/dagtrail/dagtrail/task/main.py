@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 
 from dagtrail.task import config as task_config
-from dagtrail.task import manifest
+from dagtrail.task import item, manifest
 from dagtrail.task.child import FORWARDED, Child, Tail, exit_code
 from dagtrail.task.config import LOG_TAIL, MANIFEST, TaskConfig
 from dagtrail.task.errors import (
@@ -70,7 +70,7 @@ class Wrapper:
         uploader = Uploader(self.client, self.cfg.bucket, part_size=self.cfg.part_size,
                             concurrency=self.cfg.concurrency, cancel=self.cancel)
         sync = OutputSync(output_dir, uploader, self.cfg.key(""))
-        code = EXIT_WRAPPER_FAILED
+        code: int | None = None  # set once the command ran; a wrapper error before that has its own code
         try:
             code = self._run_command(sync, input_dir, output_dir)
             if code is None:  # never started: nothing to upload but the log
@@ -99,20 +99,21 @@ class Wrapper:
         return code
 
     def _run_command(self, sync: OutputSync, input_dir: str, output_dir: str) -> int | None:
+        argv, item_env = self._item_command()
         if self.cfg.inputs:
             count = stage_inputs(self.client, self.cfg.inputs, input_dir)
             log.info("staged %d input file(s) from %d dependencies", count, len(self.cfg.inputs))
         if self.stop_signal is not None:
             log.warning("stopped by signal %d before the command started", self.stop_signal)
             return None
-        env = dict(os.environ) | {"DAGTRAIL_OUTPUT_DIR": output_dir, "DAGTRAIL_INPUT_DIR": input_dir}
+        env = dict(os.environ) | item_env | {"DAGTRAIL_OUTPUT_DIR": output_dir, "DAGTRAIL_INPUT_DIR": input_dir}
         try:
-            self.child = Child(self.argv, env, self.tail)
+            self.child = Child(argv, env, self.tail)
         except FileNotFoundError as exc:
-            log.error("cannot run %r: %s", self.argv[0], exc.strerror or exc)
+            log.error("cannot run %r: %s", argv[0], exc.strerror or exc)
             return EXIT_NOT_FOUND
         except PermissionError as exc:
-            log.error("cannot run %r: %s", self.argv[0], exc.strerror or exc)
+            log.error("cannot run %r: %s", argv[0], exc.strerror or exc)
             return EXIT_CANNOT_EXECUTE
         if self.stop_signal is not None:  # arrived while the child was starting
             self.child.signal(self.stop_signal)
@@ -127,6 +128,16 @@ class Wrapper:
         code = exit_code(returncode)
         log.info("command exited with %d", code)
         return code
+
+    def _item_command(self) -> tuple[list[str], dict[str, str]]:
+        """An array child's (or one-item array's) argv and env for its own item; else as given."""
+        if self.cfg.items_uri is None or self.cfg.item_index is None:
+            return self.argv, {}
+        index = self.cfg.item_index
+        value = item.read_item(self.client, self.cfg.items_uri, index)
+        argv, env = item.render(self.argv, os.environ, value, index)
+        log.info("item %d: %s", index, env["DAGTRAIL_ITEM"][:200])
+        return argv, env
 
     def _put_tail(self) -> None:
         try:

@@ -140,6 +140,9 @@ class ProcessBackend:
                 return None, f"CannotStartContainerError: {exc.strerror or exc}"
             with self._lock:
                 self._procs[job_id] = proc
+                cancelled = job_id in self._cancelled
+            if cancelled:  # terminated between its RUNNING event and the process starting
+                _kill_group(proc)
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

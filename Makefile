@@ -69,4 +69,4 @@ $(CHECKOV_STAMP):
 sam-tools: $(SAM_STAMP) $(CHECKOV_STAMP)
 
 clean:
-	rm -rf $(VENV) node_modules .dagtrail .aws-sam
+	rm -rf $(VENV) .venv-sam .venv-checkov .venv-bench node_modules .dagtrail .aws-sam

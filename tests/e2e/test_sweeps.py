@@ -139,3 +139,59 @@ def test_a_partially_failed_sweep_retries_only_failed_items(monkeypatch, tmp_pat
         assert "item 2" in flaky.reason
     else:  # an inline Map stops at the failed item; none that succeeded ran twice
         assert all(n == 1 for i, n in tries.items() if i not in (2, 4))
+
+
+THOUSAND = """
+name: sweep-thousand
+tasks:
+  squares:
+    image: x
+    foreach: {range: {start: 0, stop: 1000}}
+    command: [sh, -c, 'echo $(( $1 * 7 )) > "$DAGTRAIL_OUTPUT_DIR/out.txt"', sh, "{{ item }}"]
+  total:
+    image: x
+    depends_on: [squares]
+    command: [sh, -c, 'cat "$DAGTRAIL_INPUT_DIR"/squares/*/out.txt | awk "{s += \\$1} END {print s}" > "$DAGTRAIL_OUTPUT_DIR/total.txt"']
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_a_thousand_item_sweep_runs_locally_with_every_output_and_task_run(tmp_path):
+    """Issue 5's "done when": 1,000 items through the CLI (an array job), each item's output
+    where a dependant finds it, and a TaskRun per item in the lineage graph."""
+    import subprocess
+
+    from dagtrail.lineage import graph, queries
+
+    (tmp_path / "thousand.yaml").write_text(THOUSAND)
+    dagtrail = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dagtrail"
+    done = subprocess.run([str(dagtrail), "run", "thousand.yaml", "--json", "--docker", "never"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=1700)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = RunSummary.model_validate_json(done.stdout)
+    tasks = {t.name: t for t in summary.tasks}
+    assert summary.status == "SUCCEEDED"
+    assert tasks["squares"].items.model_dump() == {"total": 1000, "succeeded": 1000, "failed": 0}
+
+    [attempt] = (tmp_path / ".dagtrail" / "results" / "sweep-thousand" / summary.run_id / "squares").iterdir()
+    outputs = sorted(attempt.glob("*/out.txt"), key=lambda p: int(p.parent.name))
+    assert [int(p.parent.name) for p in outputs] == list(range(1000))
+    for index in (0, 1, 2, 357, 998, 999):
+        assert outputs[index].read_text() == f"{index * 7}\n"
+    sweep = json.loads((attempt / "sweep.json").read_text())
+    assert sweep["count"] == 1000 and len(sweep["outputs"]) == 1000
+    [total] = (tmp_path / ".dagtrail" / "results" / "sweep-thousand" / summary.run_id / "total").glob("*/total.txt")
+    assert int(total.read_text()) == 7 * sum(range(1000))
+
+    g = graph.open_graph(f"gremlite://{tmp_path / '.dagtrail' / 'lineage.db'}")
+    try:
+        shown = queries.show_run(g, summary.run_id)
+    finally:
+        graph.close(g)
+    runs = [v["props"] for v in shown["vertices"] if v["label"] == "TaskRun" and v["props"]["task"] == "squares"]
+    items = sorted(p["item_index"] for p in runs if "item_index" in p)
+    assert items == list(range(1000))
+    assert all(p["status"] == "SUCCEEDED" for p in runs if "item_index" in p)
+    produced = {(e["out"], e["in"]) for e in shown["edges"] if e["label"] == "wasGeneratedBy"}
+    assert sum(1 for _artifact, run in produced if run.startswith(f"taskrun:{summary.run_id}:squares:")) >= 1000

@@ -190,14 +190,17 @@ def profile_run(spec: dict, tmp: Path, parallel: int, timeout: float) -> dict:
     return summarise_profile(raw.read_text())
 
 
-# A sample belongs to the first category whose marker appears in its stack.
+# A sample belongs to the first category with a marker in its stack.
 CATEGORIES = [
-    ("importing modules", "_find_and_load"),
-    ("botocore loading service models", "botocore/loaders.py"),
-    ("moto: Step Functions interpreter", "moto/stepfunctions/parser"),
-    ("handlers (functions/*/app.py, in-process)", "HandlerRegistry.invoke"),
-    ("moto: emulated API calls", "moto/"),
-    ("botocore request path (serialise, sign, parse)", "botocore/"),
+    ("importing modules", ("_find_and_load",)),
+    ("botocore loading service models", ("botocore/loaders.py",)),
+    ("lineage_writer handler into gremlite (lineage.db)", ("lineage/writer.py", "gremlite/")),
+    ("other handlers (job_events, submit_task, ...) in-process", ("HandlerRegistry.invoke",)),
+    ("moto: Step Functions interpreter threads", ("moto/stepfunctions/parser",)),
+    ("task threads: spawn, wait, manifests, events", ("local/processes.py", "local/sweep_runner.py")),
+    ("engine loop: polling, routing, progress", ("local/engine.py",)),
+    ("moto: other emulated calls", ("moto/",)),
+    ("botocore request path", ("botocore/",)),
 ]
 
 
@@ -211,7 +214,10 @@ def summarise_profile(raw: str) -> dict:
             continue
         n = int(count)
         total += n
-        by_category[next((name for name, marker in CATEGORIES if marker in stack), "other")] += n
+        if not stack.strip():
+            by_category["native code, no Python frame (forks, sqlite, C extensions)"] += n
+            continue
+        by_category[next((name for name, markers in CATEGORIES if any(m in stack for m in markers)), "other")] += n
         # Per function (not per line), counted once per sample however deep it recurses.
         for frame in {re.sub(r":\d+\)$", ")", f) for f in stack.split(";")}:
             if "dagtrail/" in frame and "cli/main.py" not in frame and "run_cmd.py" not in frame:

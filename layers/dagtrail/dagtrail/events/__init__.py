@@ -1,0 +1,1 @@
+"""AWS event models, EventBridge pattern matching and routing."""

@@ -19,7 +19,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"dagtrail"})
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     response = handle_sqs_batch(event)
-    failed = len(response["batchItemFailures"])
-    metrics.add_metric(name="LineageMessages", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    metrics.add_metric(name="LineageMessagesFailed", unit=MetricUnit.Count, value=failed)
+    records = event.get("Records") if isinstance(event, dict) else None
+    metrics.add_metric(name="LineageMessages", unit=MetricUnit.Count,
+                       value=len(records) if isinstance(records, list) else 0)
+    metrics.add_metric(name="LineageMessagesFailed", unit=MetricUnit.Count, value=len(response["batchItemFailures"]))
     return response

@@ -27,6 +27,15 @@ for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == 
     del os.environ[_name]
 
 
+# CI must be reproducible: the same examples every run (a failure reproduces at once).
+# Explore new examples locally with `pytest --hypothesis-profile=explore`.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("default", derandomize=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
 class RealEndpointCalled(AssertionError):
     pass
 

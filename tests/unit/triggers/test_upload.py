@@ -1,6 +1,7 @@
 """start_from_upload: one upload starts one run of the right workflow, with the right key."""
 
 import json
+import time
 import re
 
 import pytest
@@ -85,7 +86,12 @@ def test_every_delivery_of_one_upload_starts_one_run(account):
 def test_redelivery_after_the_run_ended_is_a_duplicate_not_an_error(account):
     version = put(account, "inputs/heat-diffusion/x.csv")
     first = upload.handle(eventbridge(BUCKET, "inputs/heat-diffusion/x.csv", version=version))["results"][0]
-    aws.client("stepfunctions").stop_execution(executionArn=first["execution_arn"])
+    sfn = aws.client("stepfunctions")
+    sfn.stop_execution(executionArn=first["execution_arn"])
+    for _ in range(500):  # moto runs the execution in a thread: wait until it has ended
+        if sfn.describe_execution(executionArn=first["execution_arn"])["status"] != "RUNNING":
+            break
+        time.sleep(0.01)
     again = upload.handle(notification(BUCKET, "inputs/heat-diffusion/x.csv", version=version))["results"][0]
     assert again["status"] == "duplicate"
     assert again["execution_arn"] == first["execution_arn"]

@@ -4,44 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 
-import boto3
 import pytest
 
 from dagtrail.task import openfiles
 
 MiB = 1 << 20
 PREFIX = "wf/run-1/sim/1/"
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(endpoint):
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.bucket = f"results-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=client.bucket)
-    return client
 
 
 def wrapper_env(s3, **extra):

@@ -4,14 +4,10 @@ server: it reads its item (offset + AWS_BATCH_JOB_ARRAY_INDEX), renders it, writ
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import subprocess
 import sys
-import uuid
 
-import boto3
 import pytest
 
 PREFIX = "wf/run-1/polar/1/"
@@ -20,31 +16,15 @@ CHILD = ("import os, sys, json; o = os.environ['DAGTRAIL_OUTPUT_DIR'];"
          " 'item': os.environ['DAGTRAIL_ITEM'], 'index': os.environ['DAGTRAIL_ITEM_INDEX']}))")
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(endpoint):
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.bucket = f"results-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=client.bucket)
+def s3(s3):
+    """The conftest bucket, with the items of a sweep in it."""
     # what dagtrail.sweeps.store writes for a 1,200-item sweep: two files of up to 1,000 items
     items = [{"angle": i, "mach": round(0.1 * (i % 9), 1)} for i in range(1_200)]
     for k in range(2):
         body = json.dumps(items[k * 1000:(k + 1) * 1000], sort_keys=True, separators=(",", ":")) + "\n"
-        client.put_object(Bucket=client.bucket, Key=f"{PREFIX}_items/{k}.json", Body=body.encode())
-    return client
+        s3.put_object(Bucket=s3.bucket, Key=f"{PREFIX}_items/{k}.json", Body=body.encode())
+    return s3
 
 
 def run_child(s3, argv, **extra):

@@ -13,9 +13,7 @@ a one-line DagtrailError (a parameter the payload lacks), nothing else.
 
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,14 +24,11 @@ from dagtrail.errors import DagtrailError
 from dagtrail.events.routing import route
 from dagtrail.local.handlers import HandlerRegistry
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLES = sorted((REPO / "events").rglob("*.json"))
+from ..triggers.mangle import REPO, SAMPLES, draw_mangled, own_samples
+
 HANDLERS = ("JobEventsFunction", "ExecutionEventsFunction", "ReconcileFunction", "LineageWriterFunction",
             "SubmitTaskFunction")
 MAY_REJECT = {"SubmitTaskFunction": (ValidationError, DagtrailError), "LineageWriterFunction": ValidationError}
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                    max_leaves=8)
 OTHER_DETAIL_TYPES = ["Batch Job State Change", "ECS Task State Change", "Step Functions Execution Status Change",
                       "Object Created", "CloudWatch Alarm State Change", "Scheduled Event", "Something New"]
 
@@ -98,42 +93,13 @@ def test_events_for_other_functions_are_ignored(env, registry, name, sample):
     assert "ignored" in result, result
 
 
-def _paths(value, path=()):
-    yield path
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*path, i))
-
-
-def _mutate(event, path, action, replacement):
-    event = copy.deepcopy(event)
-    if not path:
-        return replacement
-    parent = event
-    for step in path[:-1]:
-        parent = parent[step]
-    if action == "drop" and isinstance(parent, dict):
-        del parent[path[-1]]
-    elif action == "rename" and isinstance(parent, dict):
-        parent[f"{path[-1]}_renamed"] = parent.pop(path[-1])
-    else:
-        parent[path[-1]] = replacement
-    return event
-
-
-OWN = [(name, json.loads(p.read_text())) for name in HANDLERS for p in sorted((REPO / "events" / name).glob("*.json"))]
+OWN = own_samples(HANDLERS)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mangled_own_events_never_raise_unexpectedly(env, registry, data):
-    name, event = data.draw(st.sampled_from(OWN))
-    path = data.draw(st.sampled_from(list(_paths(event))))
-    action = data.draw(st.sampled_from(["drop", "rename", "replace"]))
-    mutated = _mutate(event, path, action, data.draw(JSON))
+    name, mutated = draw_mangled(data, OWN, ["drop", "rename", "replace"])
     if isinstance(mutated, dict) and data.draw(st.booleans()):
         mutated["detail-type"] = data.draw(st.sampled_from(OTHER_DETAIL_TYPES))  # a wrong detail-type
     _invoke(registry, name, mutated)

@@ -11,6 +11,8 @@ from dagtrail.errors import SpecError
 from dagtrail.spec.loader import load_spec_text
 from dagtrail.spec.models import WorkflowSpec
 
+from ..triggers.mangle import paths
+
 SCALARS = (st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True)
            | st.text(max_size=20) | st.sampled_from(["{{ params.x }}", "90m", "2h", "-1", "..", "ecs", "batch"]))
 KEYS = st.sampled_from(["name", "tasks", "parameters", "image", "command", "depends_on", "retries", "timeout",
@@ -48,23 +50,13 @@ def test_any_text(text):
     _load(text)
 
 
-def _paths(value, path=()):
-    yield path
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*path, i))
-
-
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_a_valid_spec_with_one_field_dropped_retyped_or_renamed(data):
     import copy
 
     doc = copy.deepcopy(VALID)
-    path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+    path = data.draw(st.sampled_from([p for p in paths(doc) if p]))
     parent = doc
     for step in path[:-1]:
         parent = parent[step]

@@ -8,6 +8,7 @@ or SNS envelopes. Both become one `S3Object` with the key decoded.
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +45,11 @@ class ObjectCreated(EventEnvelope):
 
     detail: ObjectCreatedDetail  # type: ignore[assignment]
 
+    def s3_object(self) -> S3Object:
+        obj = self.detail.object
+        return S3Object(bucket=self.detail.bucket.name, key=obj.key, version_id=obj.version_id,
+                        sequencer=obj.sequencer, size=obj.size, etag=obj.etag, form="eventbridge")
+
 
 # ---------------------------------------------------------------- S3, classic notification
 
@@ -65,6 +71,11 @@ class S3NotificationRecord(_Loose):
     eventSource: str
     eventName: str
     s3: S3NotificationEntity
+
+    def s3_object(self) -> S3Object:
+        obj = self.s3.object
+        return S3Object(bucket=self.s3.bucket.name, key=unquote_plus(obj.key), version_id=obj.versionId,
+                        sequencer=obj.sequencer, size=obj.size, etag=obj.eTag, form="notification")
 
 
 # ---------------------------------------------------------------- one object, either form

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
@@ -55,14 +54,7 @@ def _eventbridge(event: dict[str, Any], found: list[S3Object], reasons: list[str
     if source != "aws.s3" or kind != "Object Created":
         reasons.append(f"not an S3 Object Created event (source {source!r}, detail-type {kind!r})")
         return
-    try:
-        parsed = ObjectCreated.model_validate(event)
-    except ValidationError as exc:
-        reasons.append(f"malformed Object Created event: {_first_error(exc)}")
-        return
-    obj = parsed.detail.object
-    found.append(S3Object(bucket=parsed.detail.bucket.name, key=obj.key, version_id=obj.version_id,
-                          sequencer=obj.sequencer, size=obj.size, etag=obj.etag, form="eventbridge"))
+    _parse(ObjectCreated, event, "Object Created event", found, reasons)
 
 
 def _record(record: Any, found: list[S3Object], reasons: list[str], depth: int) -> None:
@@ -85,14 +77,18 @@ def _s3_record(record: dict[str, Any], found: list[S3Object], reasons: list[str]
     if not name.startswith("ObjectCreated:"):
         reasons.append(f"S3 {name or 'event'} is not an object creation")
         return
+    _parse(S3NotificationRecord, record, "S3 notification record", found, reasons)
+
+
+def _parse(form: type[ObjectCreated] | type[S3NotificationRecord], event: dict[str, Any], what: str,
+           found: list[S3Object], reasons: list[str]) -> None:
+    """One created object from either delivery form; its model decodes the key as that form needs."""
     try:
-        parsed = S3NotificationRecord.model_validate(record)
+        parsed = form.model_validate(event)
     except ValidationError as exc:
-        reasons.append(f"malformed S3 notification record: {_first_error(exc)}")
+        reasons.append(f"malformed {what}: {_first_error(exc)}")
         return
-    obj = parsed.s3.object
-    found.append(S3Object(bucket=parsed.s3.bucket.name, key=unquote_plus(obj.key), version_id=obj.versionId,
-                          sequencer=obj.sequencer, size=obj.size, etag=obj.eTag, form="notification"))
+    found.append(parsed.s3_object())
 
 
 def _nested(text: Any, what: str, found: list[S3Object], reasons: list[str], depth: int) -> None:

@@ -37,7 +37,7 @@ def sweep_cost_plot(result: dict, png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = sorted(int(n) for n in result)
+    sizes = sorted(int(n) for n in result if n.isdigit())
     series = {tool: ([result[str(n)][tool]["transitions_per_item"] for n in sizes],
                      [result[str(n)][tool]["largest_execution_history"] for n in sizes])
               for tool in ("dagtrail", "metaflow")}

@@ -1,13 +1,14 @@
 """A results manifest written → Artifact lineage records for that attempt."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dagtrail.triggers.artifacts import handle
+from dagtrail.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()  # X-Ray only when tracing is on: see dagtrail.tracing
 metrics = Metrics()
 
 

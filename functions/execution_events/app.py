@@ -1,12 +1,13 @@
 """Step Functions Execution Status Change → run record and lineage."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dagtrail.runs.executions import parse_execution_event, record_status
+from dagtrail.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()  # X-Ray only when tracing is on: see dagtrail.tracing
 metrics = Metrics()
 
 

@@ -1,13 +1,14 @@
 """Batch Job / ECS Task State Change → advance the workflow (SendTaskSuccess/Failure once)."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dagtrail.runs.advance import apply, parse_job_event
+from dagtrail.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()  # X-Ray only when tracing is on: see dagtrail.tracing
 metrics = Metrics()
 
 

@@ -2,14 +2,15 @@
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dagtrail.runs.reconcile import DEFAULT_QUIET_SECONDS, reconcile
+from dagtrail.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()  # X-Ray only when tracing is on: see dagtrail.tracing
 metrics = Metrics()
 
 

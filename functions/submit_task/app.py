@@ -1,15 +1,16 @@
 """Task state → start the attempt's job and hold the task token (waitForTaskToken)."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dagtrail.runs.models import SubmitTaskInput
 from dagtrail.runs.submit import submit_task
+from dagtrail.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()  # X-Ray only when tracing is on: see dagtrail.tracing
 metrics = Metrics()
 
 

@@ -14,10 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dagtrail.names import TASK_NAME, WORKFLOW_NAME
 from dagtrail.sweeps.foreach import Foreach
 
-WORKFLOW_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
-TASK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Env names become keys inside the ASL Parameters block: a key ending in ".$" would be
 # read as a JSONPath there, so only plain environment-variable names are allowed.
@@ -49,7 +48,9 @@ def parse_duration(value: int | str) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: handlers import these for names and types; only the CLI and submit_task
+    # validate a spec, so the others skip the schema build at cold start.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class Resources(_Strict):

@@ -19,10 +19,10 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from dagtrail.lineage import records, sink
+from dagtrail.names import TASK_NAME, WORKFLOW_NAME
 from dagtrail.results.layout import MANIFEST
 from dagtrail.results.manifest import Manifest
 from dagtrail.results.store import read_manifest
-from dagtrail.spec.models import TASK_NAME, WORKFLOW_NAME
 from dagtrail.triggers.models import ArtifactResult, S3Object, report
 from dagtrail.triggers.s3_events import objects_created
 

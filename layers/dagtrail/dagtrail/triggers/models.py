@@ -16,7 +16,8 @@ from dagtrail.events.models import EventEnvelope
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # defer_build: a handler validates its own event shapes only (see dagtrail.events.models).
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 # ---------------------------------------------------------------- S3, EventBridge form

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from dagtrail import aws, settings
 from dagtrail.errors import DagtrailError
-from dagtrail.spec.models import WORKFLOW_NAME
+from dagtrail.names import WORKFLOW_NAME
 from dagtrail.triggers.models import S3Object, UploadResult, report
 from dagtrail.triggers.s3_events import objects_created
 

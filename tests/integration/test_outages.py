@@ -224,7 +224,12 @@ def test_submit_throttling_is_retried_by_the_state_machine(tmp_path, monkeypatch
     errors = [e["error"] for e in log if e["function"] == "SubmitTaskFunction" and "error" in e]
     assert errors == ["dagtrail.SubmitThrottled"] * 2
     assert {t.name: t.status for t in summary.tasks} == {"a": "SUCCEEDED", "b": "SUCCEEDED"}
-    assert lineage(tmp_path / "w")["vertices"]["TaskRun"] == reference["vertices"]["TaskRun"]
+    # The throttled submits started nothing, so they used no attempt: `a` ran once, as attempt 1.
+    assert {t.name: t.attempts for t in summary.tasks} == {"a": 1, "b": 1}
+    assert (tmp_path / "w" / "results" / "outage" / summary.run_id / "a" / "1" / "out.txt").read_text() == "a1"
+    graph = lineage(tmp_path / "w")
+    assert graph["vertices"]["TaskRun"] == reference["vertices"]["TaskRun"]
+    assert [uid for uid, _, _ in graph["taskruns"]] == [["a", "1"], ["b", "1"]]
 
 
 def test_a_spot_reclaimed_attempt_is_retried_and_both_are_recorded(tmp_path, monkeypatch, reference):

@@ -102,6 +102,36 @@ def test_throttling_surfaces_as_the_error_the_state_machine_retries(batch, runs_
     assert type(info.value).__name__ == "dagtrail.SubmitThrottled"
 
 
+def test_a_throttled_submit_gives_its_attempt_number_to_the_retry(batch, runs_table, monkeypatch):
+    real_submit, calls = batch.submit_job, []
+
+    def submit_job(**kwargs):
+        calls.append(kwargs["jobName"])
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
+                               "ResponseMetadata": {"HTTPStatusCode": 429}}, "SubmitJob")
+        return real_submit(**kwargs)
+
+    monkeypatch.setattr(batch, "submit_job", submit_job)
+    with pytest.raises(SubmitThrottled):
+        submit_task(payload("tok-1"), runs_table)
+    # The state machine's retry comes with a new token and runs as attempt 1, not 2.
+    retried = submit_task(payload("tok-2"), runs_table)
+    assert retried == {"job_id": retried["job_id"], "attempt": 1, "duplicate": False}
+    [job] = batch.describe_jobs(jobs=[retried["job_id"]])["jobs"]
+    env = {e["name"]: e["value"] for e in job["container"]["environment"]}
+    assert env["DAGTRAIL_ATTEMPT"] == "1" and env["DAGTRAIL_OUTPUT_URI"] == "s3://results/wf/run-1/a/1/"
+    # Repeated deliveries: the throttled token starts nothing, the retried one is a duplicate.
+    with pytest.raises(SubmitThrottled):
+        submit_task(payload("tok-1"), runs_table)
+    assert submit_task(payload("tok-2"), runs_table) == {"job_id": retried["job_id"], "attempt": 1, "duplicate": True}
+    assert len(calls) == 2
+    record = runs_table.get_task("run-1", "a")
+    assert (record.attempts, record.jobs) == (1, {"1": retried["job_id"]})
+    # A later attempt (a task retry) still gets the next number.
+    assert submit_task(payload("tok-3"), runs_table)["attempt"] == 2
+
+
 def test_ecs_tasks_run_on_fargate_with_a_per_image_definition(runs_table, monkeypatch):
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName="c")

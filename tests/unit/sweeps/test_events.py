@@ -76,3 +76,31 @@ def test_a_succeeded_child_sends_its_task_run_and_outputs_in_one_message(runs_ta
     assert {(r.op, r.label) for r in records} >= {("vertex", "TaskRun"), ("vertex", "Artifact"),
                                                    ("edge", "wasGeneratedBy")}
     assert "taskrun:run-1:seeds:1:1:1" in {r.uid for r in records}
+    # Named as the sweep's merged manifest names it, as a dependant's `used` records do.
+    assert [r.props["name"] for r in records if r.label == "Artifact"] == ["1/out.txt"]
+
+
+def test_a_retried_childs_earlier_tries_are_failed_task_runs_whichever_event_comes(runs_table, queue):
+    """Batch lists a child's earlier tries in `attempts`: its final event alone (the first
+    try's own events late, or lost) records try 1 as FAILED, with that try's exit code."""
+    from dagtrail.events.models import BatchJobDetail
+    from dagtrail.lineage.writer import parse_body
+    from dagtrail.runs.advance import from_batch_detail
+
+    parent(runs_table)
+    first = {"container": {"exitCode": 4, "logStreamName": "log-1"}, "startedAt": 1_000, "stoppedAt": 2_000,
+             "statusReason": "Essential container in task exited"}
+    second = {"container": {"exitCode": 0, "logStreamName": "log-2"}, "startedAt": 3_000, "stoppedAt": 4_000}
+    done = from_batch_detail(BatchJobDetail.model_validate({
+        "jobId": "arr:1", "status": "SUCCEEDED", "startedAt": 3_000, "stoppedAt": 4_000,
+        "container": {"exitCode": 0}, "attempts": [first, second]}))
+    assert events.apply_child(done, runs_table)["applied"]
+    runs = {r.uid: r.props for body in messages(queue) for r in parse_body(body) if r.label == "TaskRun"}
+    assert runs["taskrun:run-1:seeds:1:1:1"]["status"] == "FAILED"
+    assert runs["taskrun:run-1:seeds:1:1:1"]["exit_code"] == 4
+    assert runs["taskrun:run-1:seeds:1:1:2"]["status"] == "SUCCEEDED"
+    # The second try's RUNNING event lists only the first: the same FAILED try 1.
+    running = from_batch_detail(BatchJobDetail.model_validate({
+        "jobId": "arr:1", "status": "RUNNING", "startedAt": 3_000, "attempts": [first]}))
+    assert [t.exit_code for t in running.earlier_tries] == [4] and running.tries == 1
+    assert not events.apply_child(running, runs_table)["applied"]  # late: the item is past it

@@ -96,32 +96,39 @@ def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = N
     ref = resolve_function(template, logical_id)
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    with emulated_account(workdir) as stack:
+        local = services.environment(workdir)
+        with environment({**_account(stack, ref.services),
+                          **{k: v for k, v in ref.environment.items() if k not in local}}), \
+                _handler_logs(workdir / "handlers.log") as logs:
+            handler = _load(ref, logs)
+            try:
+                result = handler(event, LambdaContext(function_name=ref.logical_id))
+            except Exception as exc:
+                log.debug("handler raised", exc_info=True)
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                raise HandlerFailed(f"{logical_id} raised {type(exc).__name__}: {first}"[:500]) from exc
+            finally:
+                written = _drain_lineage(stack.lineage_queue_url)
+            return Invocation(result=result, lineage_records=written)
+
+
+# ---------------------------------------------------------------- the emulated account
+
+
+@contextmanager
+def emulated_account(workdir: Path) -> Iterator[services.LocalStack]:
+    """A fresh moto account holding local mode's resources, with the handlers' environment
+    for `workdir`, for as long as the block runs (also the delivery-chaos replays' account)."""
     from moto import mock_aws
 
     previous = services.apply_environment(workdir)
     try:
-        with _environment({"DAGTRAIL_LINEAGE_QUEUE_URL": None}), mock_aws(config=MOTO_CONFIG):
+        with environment({"DAGTRAIL_LINEAGE_QUEUE_URL": None}), mock_aws(config=MOTO_CONFIG):
             aws.reset_clients()
-            stack = services.create_resources()
-            local = services.environment(workdir)
-            with _environment({**_account(stack, ref.services),
-                               **{k: v for k, v in ref.environment.items() if k not in local}}), \
-                    _handler_logs(workdir / "handlers.log") as logs:
-                handler = _load(ref, logs)
-                try:
-                    result = handler(event, LambdaContext(function_name=ref.logical_id))
-                except Exception as exc:
-                    log.debug("handler raised", exc_info=True)
-                    first = str(exc).splitlines()[0] if str(exc) else ""
-                    raise HandlerFailed(f"{logical_id} raised {type(exc).__name__}: {first}"[:500]) from exc
-                finally:
-                    written = _drain_lineage(stack.lineage_queue_url)
-                return Invocation(result=result, lineage_records=written)
+            yield services.create_resources()
     finally:
         services.restore_environment(previous)
-
-
-# ---------------------------------------------------------------- the emulated account
 
 
 def _account(stack: services.LocalStack, granted: frozenset[str]) -> dict[str, str | None]:
@@ -276,7 +283,8 @@ def _handler_logs(path: Path) -> Iterator[_LogStream]:
 
 
 @contextmanager
-def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) these variables for the block; AWS clients follow them."""
     saved = {k: os.environ.get(k) for k in values}
     for k, v in values.items():
         if v is None:

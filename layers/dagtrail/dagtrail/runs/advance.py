@@ -29,6 +29,16 @@ TASK_FAILED = "dagtrail.TaskFailed"
 _STALE_TOKEN = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken", "ExecutionDoesNotExist"}
 
 
+class EndedTry(BaseModel):
+    """A try Batch already retried, as the job's `attempts` list reports it."""
+
+    started_at: str | None = None
+    stopped_at: str | None = None
+    exit_code: int | None = None
+    status_reason: str | None = None
+    log_stream: str | None = None
+
+
 class JobUpdate(BaseModel):
     """A backend-neutral job state change."""
 
@@ -41,6 +51,7 @@ class JobUpdate(BaseModel):
     log_stream: str | None = None
     image_digest: str | None = None
     tries: int | None = None  # Batch attempts so far (array children are retried by Batch)
+    earlier_tries: list[EndedTry] = []  # the tries before this state's (failed, retried)
 
 
 class Outcome(BaseModel):
@@ -71,6 +82,11 @@ def from_batch_detail(d: BatchJobDetail) -> JobUpdate:
         status_reason=d.statusReason or (last.statusReason if last else None) or container.reason,
         log_stream=container.logStreamName or d.container.logStreamName,
         tries=len(d.attempts),
+        # A terminal job lists its own try last; a running one only those that came before.
+        earlier_tries=[EndedTry(started_at=_ms(a.startedAt), stopped_at=_ms(a.stoppedAt),
+                                exit_code=a.container.exitCode, status_reason=a.statusReason,
+                                log_stream=a.container.logStreamName)
+                       for a in (d.attempts[:-1] if d.stoppedAt else d.attempts)],
     )
 
 
@@ -97,7 +113,7 @@ def apply(update: JobUpdate, table: RunsTable | None = None) -> Outcome:
     if child_of(update.job_id):  # a Batch array child: an item of a sweep, no token of its own
         result = apply_child(update, table)
         return Outcome(job_id=update.job_id, applied=result["applied"], state=update.state, token=result["token"])
-    fields = update.model_dump(exclude={"job_id", "state", "image_digest", "tries"})
+    fields = update.model_dump(exclude={"job_id", "state", "image_digest", "tries", "earlier_tries"})
     applied, record = table.transition(update.job_id, update.state, fields)
     if applied and record.submitted:
         runs_lineage.task_run(record, image_digest=update.image_digest)

@@ -43,7 +43,10 @@ def task_outputs(job: JobRecord) -> None:
 
     def build(r):
         out = []
-        produced = _refs(r, read_manifest(job.output_prefix)) if job.output_prefix else []
+        # An item's outputs are named as the sweep's merged manifest names them (`<index>/<name>`),
+        # which is how a dependant's `used` records name them: one Artifact, whichever lands last.
+        within = "" if job.item_index is None else f"{job.item_index}/"
+        produced = _refs(r, read_manifest(job.output_prefix), within) if job.output_prefix else []
         used = []
         for dep, prefix in sorted(job.inputs.items()):
             manifest = read_manifest(prefix)
@@ -72,10 +75,10 @@ def cache_hit(job: JobRecord) -> None:
     _emit(build)
 
 
-def _refs(r, manifest):
+def _refs(r, manifest, within: str = ""):
     if manifest is None:
         return []
-    return [r.ArtifactRef(uri=manifest.uri(e), name=e.name, size=e.size, sha256=e.sha256, etag=e.etag)
+    return [r.ArtifactRef(uri=manifest.uri(e), name=within + e.name, size=e.size, sha256=e.sha256, etag=e.etag)
             for e in manifest.artifacts]
 
 

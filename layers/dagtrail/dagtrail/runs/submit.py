@@ -6,13 +6,13 @@ import logging
 from datetime import UTC, datetime
 
 from dagtrail import compute, settings
-from dagtrail.compute import JobRequest
+from dagtrail.compute import JobRequest, SubmitThrottled
 from dagtrail.compute.registries import check_image
 from dagtrail.results.layout import output_prefix
 from dagtrail.runs import lineage as runs_lineage
 from dagtrail.runs.models import JobRecord, SubmitTaskInput
 from dagtrail.runs.states import JobState
-from dagtrail.runs.table import RunsTable
+from dagtrail.runs.table import AttemptReleased, RunsTable
 from dagtrail.spec.models import TaskSpec
 from dagtrail.spec.render import render_task
 
@@ -30,7 +30,10 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
 
         return submit_sweep(payload, table)
     cfg = settings.load()
-    attempt, existing_job = table.assign_attempt(payload.run_id, payload.task, payload.token)
+    try:
+        attempt, existing_job = table.assign_attempt(payload.run_id, payload.task, payload.token)
+    except AttemptReleased:  # a repeated delivery of a throttled submit: the same answer
+        raise SubmitThrottled(f"task {payload.task!r}: this submit was throttled before") from None
     if existing_job:
         log.info("duplicate invocation for %s attempt %s: job %s", payload.task, attempt, existing_job)
         return {"job_id": existing_job, "attempt": attempt, "duplicate": True}
@@ -64,7 +67,7 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
     )
     backend = compute.backend_for(task.compute)
     _stop_earlier_attempts(table, backend, payload.run_id, payload.task, attempt)
-    job_id = backend.submit(request)
+    job_id = submit_or_release(backend, request, table, payload.token)
 
     now = datetime.now(UTC).isoformat()
     record = table.register_job(JobRecord(
@@ -82,6 +85,16 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
 
         complete(record, table)
     return {"job_id": job_id, "attempt": attempt, "duplicate": False}
+
+
+def submit_or_release(backend, request: JobRequest, table: RunsTable, token: str) -> str:
+    """Start the job; when the backend throttles, give the attempt number back first, so
+    the state machine's retry runs as this attempt and no attempt appears that never ran."""
+    try:
+        return backend.submit(request)
+    except SubmitThrottled:
+        table.release_attempt(request.run_id, request.task, token, request.attempt)
+        raise
 
 
 def _serve_from_cache(payload: SubmitTaskInput, table: RunsTable, task: TaskSpec, attempt: int,

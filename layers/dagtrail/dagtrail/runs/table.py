@@ -22,8 +22,15 @@ OPEN_INDEX = "open-jobs"
 OPEN_KEY = "open_job"
 OPEN_VALUE = "open"
 
+# An attempt number whose submit was throttled (no job started), for the next token to take.
+RELEASED = "released_attempt"
+
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
+
+
+class AttemptReleased(Exception):
+    """This token's submit was throttled and its attempt given to the next one."""
 
 
 def token_hash(token: str) -> str:
@@ -123,33 +130,71 @@ class RunsTable:
 
         Both SET operands read the item as it was, so the counter and the token's entry get
         the same new value in one atomic write. A repeated token gets its earlier attempt and
-        the job id submitted for it, if any.
+        the job id submitted for it, if any; a token whose submit was throttled raises
+        AttemptReleased. A new token takes a released attempt before a new number.
         """
         h = token_hash(token)
+        key = self._key(f"RUN#{run_id}", f"TASK#{task}")
+        for _ in range(8):  # each round loses only to a concurrent submit of the same task
+            try:
+                resp = self._ddb.update_item(
+                    TableName=self.name, Key=key,
+                    UpdateExpression=(
+                        "SET attempts = if_not_exists(attempts, :zero) + :one, "
+                        "#tok = if_not_exists(attempts, :zero) + :one, "
+                        "run_id = :run, task = :task, #s = if_not_exists(#s, :pending), "
+                        "jobs = if_not_exists(jobs, :nojobs)"
+                    ),
+                    ConditionExpression=f"attribute_not_exists(#tok) AND attribute_not_exists({RELEASED})",
+                    ExpressionAttributeNames={"#tok": f"tok_{h}", "#s": "status"},
+                    ExpressionAttributeValues={
+                        ":zero": _attr(0), ":one": _attr(1), ":run": _attr(run_id),
+                        ":task": _attr(task), ":pending": _attr("PENDING"), ":nojobs": _attr({}),
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+                return int(_item(resp["Attributes"])["attempts"]), None
+            except ClientError as exc:
+                if not _conditional(exc):
+                    raise
+            raw = self._get(f"RUN#{run_id}", f"TASK#{task}")
+            if f"tok_{h}" in raw:
+                if f"thr_{h}" in raw:
+                    raise AttemptReleased(f"{task}: the submit for this token was throttled")
+                return int(raw[f"tok_{h}"]), raw.get(f"job_{h}")
+            if RELEASED in raw and self._take_released(key, h, int(raw[RELEASED])):
+                return int(raw[RELEASED]), None
+        raise RuntimeError(f"{task}: could not assign an attempt (contention)")
+
+    def _take_released(self, key: dict[str, Any], h: str, attempt: int) -> bool:
+        return self._update_if(
+            Key=key, UpdateExpression=f"SET #tok = :a REMOVE {RELEASED}",
+            ConditionExpression=f"attribute_not_exists(#tok) AND {RELEASED} = :a",
+            ExpressionAttributeNames={"#tok": f"tok_{h}"}, ExpressionAttributeValues={":a": _attr(attempt)},
+        )
+
+    def release_attempt(self, run_id: str, task: str, token: str, attempt: int) -> bool:
+        """The backend refused to start this token's job (throttled): the next token (the
+        state machine's retry) takes the same attempt number. The token is remembered as
+        throttled, so a repeated delivery of it starts nothing. False if a job was linked
+        (or the token holds no attempt here: an inline item's or a chunk's)."""
+        h = token_hash(token)
+        return self._update_if(
+            Key=self._key(f"RUN#{run_id}", f"TASK#{task}"), UpdateExpression=f"SET {RELEASED} = :a, #thr = :a",
+            ConditionExpression="#tok = :a AND attribute_not_exists(#job)",
+            ExpressionAttributeNames={"#tok": f"tok_{h}", "#thr": f"thr_{h}", "#job": f"job_{h}"},
+            ExpressionAttributeValues={":a": _attr(attempt)},
+        )
+
+    def _update_if(self, **kwargs: Any) -> bool:
+        """A conditional update: True if it was applied, False if its condition failed."""
         try:
-            resp = self._ddb.update_item(
-                TableName=self.name,
-                Key=self._key(f"RUN#{run_id}", f"TASK#{task}"),
-                UpdateExpression=(
-                    "SET attempts = if_not_exists(attempts, :zero) + :one, "
-                    "#tok = if_not_exists(attempts, :zero) + :one, "
-                    "run_id = :run, task = :task, #s = if_not_exists(#s, :pending), "
-                    "jobs = if_not_exists(jobs, :nojobs)"
-                ),
-                ConditionExpression="attribute_not_exists(#tok)",
-                ExpressionAttributeNames={"#tok": f"tok_{h}", "#s": "status"},
-                ExpressionAttributeValues={
-                    ":zero": _attr(0), ":one": _attr(1), ":run": _attr(run_id),
-                    ":task": _attr(task), ":pending": _attr("PENDING"), ":nojobs": _attr({}),
-                },
-                ReturnValues="ALL_NEW",
-            )
-            return int(_item(resp["Attributes"])["attempts"]), None
+            self._ddb.update_item(TableName=self.name, **kwargs)
+            return True
         except ClientError as exc:
             if not _conditional(exc):
                 raise
-        raw = self._get(f"RUN#{run_id}", f"TASK#{task}")
-        return int(raw[f"tok_{h}"]), raw.get(f"job_{h}")
+            return False
 
     def link_job(self, run_id: str, task: str, token: str, attempt: int, job_id: str) -> None:
         self._ddb.update_item(

@@ -59,7 +59,18 @@ def apply_child(update: Any, table: RunsTable) -> dict[str, Any]:
     child = _child_record(parent, update, index, item_try)
     # Batch retries a failed child itself (retryStrategy): a child's terminal state is final.
     applied = record_item(table, child, final=terminal)
+    if applied:
+        _record_earlier_tries(child, update.earlier_tries[:item_try - 1])
     return {"applied": applied, "state": update.state, "token": "child"}
+
+
+def _record_earlier_tries(child: JobRecord, tries: list[Any]) -> None:
+    """The failed tries before this one, from the event's `attempts`: their TaskRuns end
+    FAILED however their own events were ordered, delayed or lost (lineage only: the item's
+    record holds its latest try)."""
+    for number, ended in enumerate(tries, start=1):
+        runs_lineage.task_run(child.model_copy(update={
+            "state": JobState.FAILED, "item_try": number, **ended.model_dump()}))
 
 
 def _parent(table: RunsTable, job_id: str) -> JobRecord | None:

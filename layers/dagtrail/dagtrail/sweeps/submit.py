@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagtrail import compute, settings
-from dagtrail.compute import JobRequest
+from dagtrail.compute import JobRequest, SubmitThrottled
 from dagtrail.results.layout import output_prefix, split_uri
 from dagtrail.runs import lineage as runs_lineage
 from dagtrail.runs.models import JobRecord, SubmitTaskInput
 from dagtrail.runs.states import JobState
-from dagtrail.runs.table import RunsTable
+from dagtrail.runs.table import AttemptReleased, RunsTable
 from dagtrail.spec.models import TaskSpec
 from dagtrail.spec.render import render_task
 from dagtrail.sweeps import sizing, store
@@ -70,7 +70,10 @@ def _submit_item(payload: SubmitTaskInput, task: TaskSpec, table: RunsTable) -> 
 
 def _submit_array(payload: SubmitTaskInput, task: TaskSpec, table: RunsTable) -> dict[str, Any]:
     assert task.foreach is not None
-    attempt, existing = table.assign_attempt(payload.run_id, payload.task, payload.token)
+    try:
+        attempt, existing = table.assign_attempt(payload.run_id, payload.task, payload.token)
+    except AttemptReleased:  # a repeated delivery of a throttled submit: the same answer
+        raise SubmitThrottled(f"task {payload.task!r}: this submit was throttled before") from None
     if existing:
         return {"job_id": existing, "attempt": attempt, "duplicate": True}
     prefix = _prefix(payload, attempt)
@@ -140,7 +143,7 @@ def _submit_job(payload: SubmitTaskInput, task: TaskSpec, table: RunsTable, *, a
                 item_index: int | None = None, item_try: int | None = None, array_size: int | None = None,
                 item_offset: int = 0, chunk: int | None = None) -> tuple[str, JobRecord]:
     """Start one job (an item's, or an array of items) and record it, as submit_task does."""
-    from dagtrail.runs.submit import DependencyNotReady
+    from dagtrail.runs.submit import DependencyNotReady, submit_or_release
 
     inputs = {}
     for dep in task.depends_on:
@@ -168,7 +171,7 @@ def _submit_job(payload: SubmitTaskInput, task: TaskSpec, table: RunsTable, *, a
         max_parallel=task.max_parallel, item_index=item_index, item_try=item_try,
     )
     backend = compute.backend_for(task.compute)
-    job_id = backend.submit(request)
+    job_id = submit_or_release(backend, request, table, payload.token)
     record = table.register_job(JobRecord(
         job_id=job_id, state=JobState.SUBMITTED, token=payload.token, run_id=payload.run_id,
         workflow=payload.workflow, task=payload.task, attempt=attempt, backend=backend.name, image=task.image,

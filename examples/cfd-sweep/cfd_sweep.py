@@ -2,10 +2,12 @@
 
     dagtrail run examples/cfd-sweep/cfd_sweep.py:cavity_sweep --docker never
 
-Each case runs as its own task (simulate_0 … simulate_5) and writes its fields as .npy files;
-`summarise` tabulates them against the reference solution and `plot` draws the streamlines
-and a grid-convergence chart (PNG). Lineage answers where any plot came from: plot ← the
-summary and every case's psi.npy ← the simulate runs and their parameters.
+`simulate.map(product(...))` is one sweep task (`foreach: product`, one state in the state
+machine); each case runs as its own item and writes its fields as .npy files under
+simulate/<index>/. `summarise` tabulates them against the reference solution and `plot`
+draws the streamlines and a grid-convergence chart (PNG). Lineage answers where any plot
+came from: plot ← the summary and every case's psi.npy ← the simulate items and their
+parameters.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import csv
 import json
 from pathlib import Path
 
-from dagtrail.flow import outputs, task, workflow
+from dagtrail.flow import outputs, product, task, workflow
 
 REYNOLDS = [100.0, 400.0, 1000.0]
 GRIDS = [24, 48]
@@ -110,7 +112,6 @@ def plot(summary: dict, cases: list[dict], fields: list[Path]) -> dict:
 @workflow(name="cfd-sweep")
 def cavity_sweep(t_end: float = 60.0, tolerance: float = 1e-5):
     """Lid-driven cavity: a Reynolds × grid sweep, summary against Ghia et al., plots."""
-    grid = [{"reynolds": re, "n": n} for re in REYNOLDS for n in GRIDS]
-    cases = simulate.map(grid, t_end, tolerance)
+    cases = simulate.map(product(reynolds=REYNOLDS, n=GRIDS), t_end, tolerance)
     summary = summarise(cases)
-    plot(summary, cases, [case.dir for case in cases])
+    plot(summary, cases, cases.dir)

@@ -54,7 +54,7 @@ def test_dependencies_come_from_data_flow(modules):
                                 {"$dagtrail": "result", "task": "right", "path": []}],
                        "kwargs": {"label": {"$dagtrail": "param", "name": "label", "type": "str"}}}
     assert params == ["label={{ params.label }}"]
-    assert spec.tasks["join"].env == {"DAGTRAIL_CODE_DIR": str(path.parent.resolve())}
+    assert spec.tasks["join"].env == {"DAGTRAIL_CODE_DIR": "."}  # the module's directory, as the project
     compile_workflow(spec)  # a valid state machine, like any YAML spec's
 
 
@@ -74,34 +74,6 @@ def test_parameters_come_from_the_signature_and_the_decorator(modules):
     _, payload, params = _call(spec, "right")
     assert payload["args"][1] == {"$dagtrail": "param", "name": "scale", "type": "float"}
     assert params == ["scale={{ params.scale }}"]
-
-
-def test_map_expands_into_one_named_task_per_item(modules):
-    spec, _ = modules.build("""
-        import numpy as np
-        from dagtrail.flow import task, workflow
-
-        @task
-        def train(config, seed):
-            return config
-
-        @task
-        def pick(results):
-            return results
-
-        @workflow
-        def flow(seed: int = 1):
-            models = train.map([{"C": 0.1}, {"C": 1.0}, {"C": 10.0}], seed)
-            pick(models)
-            train.options(name="grid").map(np.array([1, 2]), seed)
-    """)
-    assert spec.name == "flow"
-    assert list(spec.tasks) == ["train_0", "train_1", "train_2", "pick", "grid_0", "grid_1"]
-    assert spec.tasks["pick"].depends_on == ("train_0", "train_1", "train_2")
-    assert [_call(spec, f"train_{i}")[1]["args"][0] for i in range(3)] == [{"C": 0.1}, {"C": 1.0}, {"C": 10.0}]
-    assert [_call(spec, f"grid_{i}")[1]["args"][0] for i in range(2)] == [1, 2]
-    assert _call(spec, "pick")[1]["args"][0] == [
-        {"$dagtrail": "result", "task": f"train_{i}", "path": []} for i in range(3)]
 
 
 def test_result_items_files_and_after(modules):

@@ -66,14 +66,14 @@ def flow():
                ".options(name=")
 
 
-def test_an_explicit_name_clashing_with_a_map(modules):
+def test_a_map_and_a_call_of_the_same_task_clash(modules):
     err, path = _error(modules, """
 @workflow
 def flow():
     step.map([1, 2])
-    step.options(name="step_1")(3)  # HERE
+    step(3)  # HERE
 """)
-    _assert_at(err, path, "# HERE", "duplicate task name 'step_1'")
+    _assert_at(err, path, "# HERE", "duplicate task name 'step'", ".options(name=")
 
 
 def test_wrong_arguments_for_the_function(modules):

@@ -52,6 +52,16 @@ def test_product_order_last_key_fastest():
         f.item_at(6)
 
 
+def test_product_order_is_by_key_name_whatever_order_the_keys_were_written_in():
+    import json
+
+    written = Foreach.model_validate({"product": {"reynolds": [100, 400], "n": [24, 48, 96]}})
+    # What submit_task sees: the task definition is sorted JSON.
+    submitted = Foreach.model_validate(json.loads(json.dumps(written.model_dump(mode="json"), sort_keys=True)))
+    expected = [{"n": n, "reynolds": r} for n, r in itertools.product([24, 48, 96], [100, 400])]
+    assert list(written.items()) == list(submitted.items()) == expected
+
+
 def test_from_names_an_upstream_file_and_has_no_static_size():
     f = load_spec_text(spec("{from: prep/out/items.json}")).tasks["run"].foreach
     assert (f.kind, f.source_task, f.source_path, f.count(), f.keys()) == ("from", "prep", "out/items.json", None, None)

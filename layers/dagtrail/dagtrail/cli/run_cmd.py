@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +46,18 @@ def run(args: argparse.Namespace) -> int:
 
     spec = load_workflow(args.spec)
     params = resolve_params(spec, _event_params(args.event, spec) | parse_param_args(args.param))
+    _set_project_dir(args.spec)
     return _execute(args, spec, params, {"no_cache": args.no_cache})
+
+
+def _set_project_dir(ref: str) -> None:
+    """Python tasks name their code relative to the project (DAGTRAIL_CODE_DIR); the task
+    processes inherit where that is. `dagtrail resume` takes the working directory's project."""
+    from dagtrail.flow.project import PROJECT_DIR_ENV
+    from dagtrail.spec.workflow_ref import is_python_ref, python_workflow
+
+    if is_python_ref(ref):
+        os.environ[PROJECT_DIR_ENV] = str(python_workflow(ref).project_dir)
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -63,7 +75,10 @@ def resume(args: argparse.Namespace) -> int:
         return 0
     from dagtrail.local.engine import load_saved_spec
 
+    from dagtrail.flow.project import PROJECT_DIR_ENV, project_root
+
     spec, params = load_saved_spec(Path(args.workdir), args.run_id)
+    os.environ[PROJECT_DIR_ENV] = str(project_root(Path.cwd()))
     return _execute(args, spec, params, {"no_cache": args.no_cache, "resume_from": args.run_id})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dagtrail.errors import SpecError
@@ -26,6 +27,7 @@ class Builder:
     line: int
     params: dict[str, Any] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
+    root: Path = field(default_factory=Path.cwd)  # the project root task code dirs are relative to
 
     def add(self, node: Node) -> None:
         if node.name in self.nodes:

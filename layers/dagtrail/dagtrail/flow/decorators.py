@@ -20,14 +20,16 @@ from dagtrail.errors import DagtrailError, SpecError
 from dagtrail.flow import args as argcodec
 from dagtrail.flow.builder import Builder, Node, activate, current, deactivate
 from dagtrail.flow.callsite import caller, user_frame_of
-from dagtrail.flow.handles import FileRef, Param, Result
+from dagtrail.flow.handles import ITEM, FileRef, Param, Result
+from dagtrail.flow.mapping import MapError, foreach_of
+from dagtrail.flow.project import CODE_DIR_ENV, code_dir_value, project_root
 from dagtrail.spec.models import PARAM_NAME, TASK_NAME, WORKFLOW_NAME, TaskSpec, WorkflowSpec
 
 ENTRY = "dagtrail.flow.entry"
 PYTHON = "python3"  # the first python3 on PATH; `dagtrail run` puts its own interpreter's first
 DEFAULT_IMAGE = "python:3.11-slim"
-CODE_DIR_ENV = "DAGTRAIL_CODE_DIR"
-_OPTION_NAMES = ("image", "command", "env", "retries", "timeout", "compute", "vcpu", "memory_mib", "gpu")
+_OPTION_NAMES = ("image", "command", "env", "retries", "timeout", "compute", "vcpu", "memory_mib", "gpu",
+                 "max_parallel")
 _MISSING = object()
 
 
@@ -111,26 +113,26 @@ class Task:
         _check_options(new_name, options, file, line)
         return Task(self.fn, new_name, options, file, line, self._after + after)
 
-    def map(self, items: Iterable[Any], *args: Any, **kwargs: Any) -> list[Result]:
-        """One task per item (`name_0`, `name_1`, ...), the item as the first argument.
-
-        Until sweeps land (a Step Functions Map over a Batch array job), a map is expanded into
-        separate tasks when the workflow is built, so keep it to tens of items."""
+    def map(self, items: Any, *args: Any, **kwargs: Any) -> Result:
+        """Run the task once per item, as ONE sweep task (`foreach`): the item is the first
+        argument, the other arguments are shared. Items: a list, a `range` or `product(...)`
+        (dagtrail.flow.mapping). The handle returned stands for the list of the items' results
+        in item order; `.file(name)` / `.dir` for the list of their files."""
         file, line = caller()
-        if isinstance(items, (Result, FileRef, Param)):
-            raise SpecError(f"map() needs a list known when the workflow is built, got {items!r}",
-                            file=file, line=line, task=self.name)
-        if type(items).__module__ == "numpy":
-            items = items.tolist()
-        if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
-            raise SpecError(f"map() needs a list of items, got {type(items).__name__}", file=file, line=line,
-                            task=self.name)
-        items = list(items)
-        return [self.options(name=f"{self.name}_{i}")(item, *args, **kwargs) for i, item in enumerate(items)]
+        try:
+            foreach = foreach_of(items)
+        except MapError as exc:
+            raise SpecError(str(exc), file=file, line=line, task=self.name,
+                            field=None if exc.where == "items" else exc.where) from None
+        call_args = args if self.options_["command"] is not None else (ITEM, *args)
+        return self._add(call_args, kwargs, file, line, foreach)
 
     # -- a call inside a workflow ---------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Result:
         file, line = caller()
+        return self._add(args, kwargs, file, line, None)
+
+    def _add(self, args: tuple, kwargs: dict, file: str, line: int, foreach: dict[str, Any] | None) -> Result:
         builder = current()
         if builder is None:
             raise SpecError(
@@ -138,8 +140,14 @@ class Task:
                 f"to the workflow, and {self.fn.__name__}.fn(...) calls the plain function",
                 file=file, line=line, task=self.name,
             )
+        if foreach is None and self.options_.get("max_parallel") is not None:
+            raise SpecError("max_parallel bounds the items of a map: use it with .map(...)", file=file, line=line,
+                            task=self.name, field="max_parallel")
         encoded = (self._command_args(args, kwargs, file, line) if self.options_["command"] is not None
                    else self._python_args(args, kwargs, file, line))
+        if encoded.item and foreach is None:
+            raise SpecError("the item placeholder only has a value in a task run by .map(...)", file=file,
+                            line=line, task=self.name)
         deps = set(encoded.tasks) | {h.task for h in self._after}
         builder.check_known(deps, file=file, line=line, task=self.name)
         for param in sorted(encoded.params):
@@ -153,15 +161,19 @@ class Task:
             module, code_dir = _module_of(self.fn)
             command = [PYTHON, "-m", ENTRY, f"{module}:{self.fn.__qualname__}", argcodec.dumps(encoded.value)]
             command += ["%s={{ params.%s }}" % (p, p) for p in sorted(encoded.params)]
-            env = dict(self.options_["env"] or {}) | {CODE_DIR_ENV: code_dir}
+            env = dict(self.options_["env"] or {}) | {CODE_DIR_ENV: code_dir_value(Path(code_dir), builder.root)}
         spec = _static_spec(self.options_, command) | {"env": env, "depends_on": sorted(deps)}
+        if foreach is not None:
+            spec["foreach"] = foreach
+            if self.options_.get("max_parallel") is not None:
+                spec["max_parallel"] = self.options_["max_parallel"]
         try:
             TaskSpec.model_validate(spec)
         except ValidationError as exc:
             _, field, message = _pydantic_error(exc)
             raise SpecError(message, file=file, line=line, task=self.name, field=field) from None
         builder.add(Node(self.name, spec, file, line))
-        return Result(self.name)
+        return Result(self.name, mapped=foreach is not None)
 
     def _python_args(self, args: tuple, kwargs: dict, file: str, line: int) -> argcodec.Encoded:
         try:
@@ -250,6 +262,12 @@ class Workflow:
     def __repr__(self) -> str:
         return f"<dagtrail workflow {self.name}>"
 
+    @property
+    def project_dir(self) -> Path:
+        """The project this workflow's file belongs to (dagtrail.flow.project.project_root)."""
+        source = getattr(sys.modules.get(self.fn.__module__), "__file__", None)
+        return project_root(Path(source).parent if source else Path.cwd())
+
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         file, line = caller()
         raise SpecError(f"workflow {self.name!r} is not called directly: run it with "
@@ -260,7 +278,7 @@ class Workflow:
         if current() is not None:
             file, line = caller()
             raise SpecError(f"workflow {self.name!r} built inside another workflow", file=file, line=line)
-        builder = Builder(self.name, self.file, self.line, params=dict(self.parameters))
+        builder = Builder(self.name, self.file, self.line, params=dict(self.parameters), root=self.project_dir)
         handles = {p: Param(p, v) for p, v in self.parameters.items()}
         takes = [p for p in inspect.signature(self.fn).parameters]
         token = activate(builder)

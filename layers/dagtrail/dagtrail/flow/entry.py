@@ -1,9 +1,10 @@
 """Run one Python task: `python3 -m dagtrail.flow.entry module:function ARGS_JSON [name=value ...]`.
 
-Imports the user's module (from $DAGTRAIL_CODE_DIR when that directory exists here, else
-from the image's own path), resolves the arguments — literals, parameters given as
-name=value after ARGS_JSON, upstream results from $DAGTRAIL_INPUT_DIR/<task>/result.json and
-upstream files — calls the function and writes its return value to
+Imports the user's module (from $DAGTRAIL_CODE_DIR, relative to the project, when that
+directory exists here, else from the image's own path), resolves the arguments — literals,
+parameters given as name=value after ARGS_JSON, a mapped task's item from $DAGTRAIL_ITEM,
+upstream results from $DAGTRAIL_INPUT_DIR/<task>/result.json (a mapped upstream's from
+<task>/<index>/result.json, as a list) and upstream files — calls the function and writes its return value to
 $DAGTRAIL_OUTPUT_DIR/result.json. A failure prints the traceback to the task's log and
 exits 1, so the attempt fails (and is retried) like any container's.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dagtrail.flow import args as argcodec
+from dagtrail.flow.project import CODE_DIR_ENV, resolve_code_dir
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -38,7 +40,8 @@ def _jsonable(value: Any) -> Any:
 
 def load_function(ref: str) -> Any:
     module_name, _, qualname = ref.partition(":")
-    code_dir = os.environ.get("DAGTRAIL_CODE_DIR")
+    value = os.environ.get(CODE_DIR_ENV)
+    code_dir = str(resolve_code_dir(value)) if value else None
     if code_dir and Path(code_dir).is_dir() and code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     obj: Any = importlib.import_module(module_name)

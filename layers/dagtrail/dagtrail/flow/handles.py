@@ -65,33 +65,67 @@ class _Lazy:
 
 @dataclass(frozen=True, eq=False)
 class Result(_Lazy):
-    """What a task returns (its result.json), or one field of it: `train(...)["accuracy"]`."""
+    """What a task returns (its result.json), or one field of it: `train(...)["accuracy"]`.
+
+    A mapped task's result (`mapped`) is the list of its items' results, in item order:
+    `cases[2]` is item 2's, `cases.file(name)` the list of every item's file."""
 
     task: str
     path: tuple[str | int, ...] = ()
+    mapped: bool = False
 
     def _describe(self) -> str:
-        return f"the result of task {self.task!r}"
+        return f"the result list of mapped task {self.task!r}" if self.mapped else f"the result of task {self.task!r}"
+
+    @property
+    def _hint(self) -> str:  # type: ignore[override]
+        if self.mapped and not self.path:
+            return ("pass the whole list to a task, index one item (cases[0]), or pass every item's files "
+                    "with .file(name) / .dir")
+        return "pass it to a task as an argument"
+
+    def __iter__(self) -> NoReturn:
+        _not_yet(self._describe(), self._hint if self.mapped else
+                 "to fan out over a list, map a task over a list known when the workflow is built")
 
     def __getitem__(self, key: str | int) -> Result:
         if isinstance(key, bool) or not isinstance(key, (str, int)):
             file, line = caller()
             raise SpecError(f"index a result with a string or an integer, got {key!r}", file=file,
                             line=line, task=self.task)
-        return Result(self.task, self.path + (key,))
+        if self.mapped and not self.path and not isinstance(key, int):
+            file, line = caller()
+            raise SpecError(f"the result of a mapped task is a list with one result per item: index it with "
+                            f"an item number ({self.task}[0][{key!r}]), or pass it whole",
+                            file=file, line=line, task=self.task)
+        return Result(self.task, self.path + (key,), self.mapped)
 
     def file(self, name: str) -> FileRef:
-        """A file the task wrote into its outputs(), as a pathlib.Path in the consuming task."""
+        """A file the task wrote into its outputs(), as a pathlib.Path in the consuming task; of
+        a mapped task, the list of every item's file (or item i's, from `cases[i].file(name)`)."""
         if not isinstance(name, str) or not name or name.startswith("/") or ".." in name.split("/"):
             file, line = caller()
             raise SpecError(f"file() takes a relative path inside the task's outputs, got {name!r}",
                             file=file, line=line, task=self.task)
-        return FileRef(self.task, name)
+        return self._files(name)
 
     @property
     def dir(self) -> FileRef:
-        """The task's whole output directory, as a pathlib.Path in the consuming task."""
-        return FileRef(self.task, "")
+        """The task's whole output directory, as a pathlib.Path in the consuming task (of a mapped
+        task, the list of its items' directories)."""
+        return self._files("")
+
+    def _files(self, name: str) -> FileRef:
+        if not self.mapped:
+            return FileRef(self.task, name)
+        if not self.path:
+            return FileRef(self.task, name, each=True)
+        index = self.path[0]
+        if len(self.path) == 1 and isinstance(index, int) and index >= 0:
+            return FileRef(self.task, f"{index}/{name}" if name else str(index))
+        file, line = caller()
+        raise SpecError(f"files belong to one item of a mapped task: {self.task}[i].file(name) with i >= 0, "
+                        f"or {self.task}.file(name) for every item's", file=file, line=line, task=self.task)
 
     def __repr__(self) -> str:
         return f"<result of {self.task}{''.join(f'[{p!r}]' for p in self.path)}>"
@@ -101,12 +135,25 @@ class Result(_Lazy):
 class FileRef(_Lazy):
     task: str
     name: str
+    each: bool = False  # every item's file of a mapped task, as a list
 
     def _describe(self) -> str:
-        return f"file {self.name!r} of task {self.task!r}" if self.name else f"the outputs of task {self.task!r}"
+        what = f"file {self.name!r}" if self.name else "the outputs"
+        return f"{what} of {'every item of ' if self.each else ''}task {self.task!r}"
 
     def __repr__(self) -> str:
         return f"<{self._describe()}>"
+
+
+@dataclass(frozen=True, eq=False)
+class Item(_Lazy):
+    """Where a mapped task's item goes among its arguments (the first, for `task.map`)."""
+
+    def _describe(self) -> str:
+        return "the item of a mapped task"
+
+
+ITEM = Item()
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,9 +32,14 @@ def is_python_ref(ref: str) -> bool:
 def load_workflow(ref: str) -> WorkflowSpec:
     if not is_python_ref(ref):
         return load_spec(ref)
+    return python_workflow(ref).build()
+
+
+def python_workflow(ref: str):
+    """The @workflow object a Python reference names (imported once; later calls reuse it)."""
     target, _, attr = ref.rpartition(":") if ":" in ref else (ref, "", "")
     module = _import_file(target) if target.endswith(".py") else _import_module(target, ref)
-    return _workflow_in(module, attr, ref).build()
+    return _workflow_in(module, attr, ref)
 
 
 def _workflow_in(module: ModuleType, attr: str, ref: str):

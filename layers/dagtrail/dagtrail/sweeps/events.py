@@ -89,7 +89,7 @@ def _child_record(parent: JobRecord, update: Any, index: int, item_try: int) -> 
     return JobRecord(
         job_id=update.job_id, state=update.state, run_id=parent.run_id, workflow=parent.workflow,
         task=parent.task, attempt=parent.attempt, backend=parent.backend, image=parent.image,
-        command=parent.command, output_prefix=f"{parent.output_prefix}{index}/", item_index=index,
+        command=parent.command, inputs=parent.inputs, output_prefix=f"{parent.output_prefix}{index}/", item_index=index,
         item_try=item_try, started_at=update.started_at, stopped_at=update.stopped_at,
         exit_code=update.exit_code, status_reason=update.status_reason, log_stream=update.log_stream,
     )
@@ -106,10 +106,12 @@ def record_item(table: RunsTable, job: JobRecord, *, final: bool) -> bool:
     if applied:
         from dagtrail.lineage.sink import together
 
-        with together():  # the TaskRun and its outputs in one send
+        with together():  # the TaskRun, its outputs and the inputs it used in one send
             runs_lineage.task_run(job)
             if job.state == JobState.SUCCEEDED:
-                runs_lineage.task_outputs(job.model_copy(update={"inputs": {}}))
+                # Each item used the sweep's inputs: without these edges an item's outputs
+                # would not trace back past the sweep (no sweep-level TaskRun holds them).
+                runs_lineage.task_outputs(job)
     return applied
 
 

@@ -2,7 +2,7 @@
 
     foreach: {values: [0, 5, 10]}
     foreach: {range: {start: 0, stop: 1000000, step: 1}}
-    foreach: {product: {angle: [0, 5], mach: [0.3, 0.5]}}     # items are mappings
+    foreach: {product: {angle: [0, 5], mach: [0.3, 0.5]}}     # items are mappings, keys by name
     foreach: {from: upstream_task/items.json}                   # a JSON list a dependency wrote
 
 Static forms (values, range, product) know their size at compile time; `from` learns it at
@@ -125,7 +125,9 @@ class Foreach(_Strict):
         return None
 
     def item_at(self, index: int) -> Any:
-        """The item at `index` of a static form (product: the last key varies fastest)."""
+        """The item at `index` of a static form. product: keys in name order, the last varying
+        fastest — a mapping has no order once it is JSON (the task definition is sorted JSON), so
+        the spec, submit_task and the task wrapper must not depend on the order it was written in."""
         count = self.count()
         if count is None:
             raise ValueError("a `from` sweep's items are only known at run time")
@@ -136,12 +138,13 @@ class Foreach(_Strict):
         if self.range is not None:
             return self.range.start + index * self.range.step
         assert self.product is not None
+        keys = sorted(self.product)
         item: dict[str, Any] = {}
-        for key in reversed(list(self.product)):
+        for key in reversed(keys):
             values = self.product[key]
             index, at = divmod(index, len(values))
             item[key] = values[at]
-        return {key: item[key] for key in self.product}
+        return {key: item[key] for key in keys}
 
     def items(self) -> Iterator[Any]:
         for i in range(self.count() or 0):

@@ -134,3 +134,30 @@ def test_outputs_outside_a_task(monkeypatch, tmp_path):
         outputs()
     monkeypatch.setenv("DAGTRAIL_OUTPUT_DIR", str(tmp_path / "o"))
     assert outputs() == tmp_path / "o" and (tmp_path / "o").is_dir()
+
+
+def test_a_task_process_skips_the_build_checks_and_never_imports_pydantic(modules, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = modules.write("""
+        from dagtrail.flow import task, workflow
+
+        @task(vcpu=2)
+        def double(x: int) -> int:
+            return 2 * x
+
+        @workflow
+        def flow():
+            double(21)
+    """)
+    code = ("import sys; from dagtrail.flow import entry; "
+            f"code = entry.main(['{path.stem}:double', '{{\"args\":[21]}}']); "
+            "assert 'pydantic' not in sys.modules, 'pydantic imported'; sys.exit(code)")
+    env = {**os.environ, "DAGTRAIL_CODE_DIR": ".", "DAGTRAIL_PROJECT_DIR": str(path.parent),
+           "DAGTRAIL_OUTPUT_DIR": str(tmp_path / "out")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path / "..", capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "result.json").read_text()) == 42

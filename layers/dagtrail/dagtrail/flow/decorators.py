@@ -12,9 +12,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from dagtrail.errors import DagtrailError, SpecError
 from dagtrail.flow import args as argcodec
@@ -23,7 +21,11 @@ from dagtrail.flow.callsite import caller, user_frame_of
 from dagtrail.flow.handles import ITEM, FileRef, Param, Result
 from dagtrail.flow.mapping import MapError, foreach_of
 from dagtrail.flow.project import CODE_DIR_ENV, code_dir_value, project_root
-from dagtrail.spec.models import PARAM_NAME, TASK_NAME, WORKFLOW_NAME, TaskSpec, WorkflowSpec
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from dagtrail.spec.models import WorkflowSpec
 
 ENTRY = "dagtrail.flow.entry"
 PYTHON = "python3"  # the first python3 on PATH; `dagtrail run` puts its own interpreter's first
@@ -31,6 +33,21 @@ DEFAULT_IMAGE = "python:3.11-slim"
 _OPTION_NAMES = ("image", "command", "env", "retries", "timeout", "compute", "vcpu", "memory_mib", "gpu",
                  "max_parallel")
 _MISSING = object()
+# Set by dagtrail.flow.entry: a task process imports the user's module only to call one task
+# function. The workflow was checked when it was built, so the decorators skip the checks and
+# the process never imports pydantic or the spec models (a quarter of a second per task).
+_in_task_process = False
+
+
+def in_task_process() -> None:
+    global _in_task_process
+    _in_task_process = True
+
+
+def _models():
+    from dagtrail.spec import models
+
+    return models
 
 
 def _pydantic_error(exc: ValidationError) -> tuple[str | None, str | None, str]:
@@ -167,8 +184,10 @@ class Task:
             spec["foreach"] = foreach
             if self.options_.get("max_parallel") is not None:
                 spec["max_parallel"] = self.options_["max_parallel"]
+        from pydantic import ValidationError
+
         try:
-            TaskSpec.model_validate(spec)
+            _models().TaskSpec.model_validate(spec)
         except ValidationError as exc:
             _, field, message = _pydantic_error(exc)
             raise SpecError(message, file=file, line=line, task=self.name, field=field) from None
@@ -208,7 +227,10 @@ class Task:
 
 
 def _check_options(name: Any, options: dict[str, Any], file: str, line: int) -> None:
-    if not isinstance(name, str) or not TASK_NAME.match(name):
+    from pydantic import ValidationError
+
+    models = _models()
+    if not isinstance(name, str) or not models.TASK_NAME.match(name):
         raise SpecError(f"{name!r} is not a task name: lowercase letters, digits, '_' and '-', starting "
                         "with a letter or digit, at most 63 characters", file=file, line=line, field="name")
     command = options["command"]
@@ -216,7 +238,7 @@ def _check_options(name: Any, options: dict[str, Any], file: str, line: int) -> 
         raise SpecError(f'command must be an argv list like ["sh", "-c", "..."], got {command!r}',
                         file=file, line=line, task=name, field="command")
     try:
-        TaskSpec.model_validate(_static_spec(options, command if command is not None else ["placeholder"]))
+        models.TaskSpec.model_validate(_static_spec(options, command if command is not None else ["placeholder"]))
     except ValidationError as exc:
         _, field, message = _pydantic_error(exc)
         raise SpecError(message, file=file, line=line, task=name, field=field) from None
@@ -241,7 +263,8 @@ def task(fn: Callable | None = None, /, *, name: str | None = None, image: str =
         if "<locals>" in f.__qualname__ and options["command"] is None:
             raise SpecError(f"task {f.__name__!r} must be defined at the top level of a module, so the task "
                             "process can import it", file=file, line=line)
-        _check_options(task_name, options, file, line)
+        if not _in_task_process:
+            _check_options(task_name, options, file, line)
         return Task(f, task_name, options, file, line)
 
     return wrap(fn) if fn is not None else wrap
@@ -295,8 +318,10 @@ class Workflow:
             raise SpecError(f"workflow {self.name!r} calls no task", file=self.file, line=self.line)
         data = {"name": self.name, "description": self.description, "parameters": self.parameters,
                 "tasks": {n.name: n.spec for n in builder.nodes.values()}}
+        from pydantic import ValidationError
+
         try:
-            return WorkflowSpec.model_validate(data)
+            return _models().WorkflowSpec.model_validate(data)
         except ValidationError as exc:
             task_name, field, message = _pydantic_error(exc)
         except SpecError as exc:
@@ -316,7 +341,10 @@ def workflow(fn: Callable | None = None, /, *, name: str | None = None,
         if not callable(f) or isinstance(f, (Task, Workflow)):
             raise SpecError(f"@workflow decorates a function, got {f!r}", file=file, line=line)
         wf_name = name if name is not None else f.__name__.replace("_", "-")
-        if not isinstance(wf_name, str) or not WORKFLOW_NAME.match(wf_name):
+        if _in_task_process:
+            return Workflow(f, wf_name, dict(parameters or {}), "", file, line)
+        models = _models()
+        if not isinstance(wf_name, str) or not models.WORKFLOW_NAME.match(wf_name):
             raise SpecError(f"{wf_name!r} is not a workflow name: lowercase letters, digits and '-', at most "
                             "40 characters, not starting or ending with '-'", file=file, line=line, field="name")
         params = dict(parameters or {})
@@ -332,7 +360,7 @@ def workflow(fn: Callable | None = None, /, *, name: str | None = None,
                 raise SpecError(f"parameter {p.name!r} needs a default (in the signature or parameters=)",
                                 file=file, line=line, field=p.name)
         for key, value in params.items():
-            if not isinstance(key, str) or not PARAM_NAME.match(key):
+            if not isinstance(key, str) or not models.PARAM_NAME.match(key):
                 raise SpecError(f"{key!r} is not a parameter name ([A-Za-z_][A-Za-z0-9_]*)", file=file, line=line)
             if isinstance(value, bool) or type(value) in (int, float, str):
                 if isinstance(value, float) and value != value:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dagtrail.flow import args as argcodec
+from dagtrail.flow.decorators import in_task_process
 from dagtrail.flow.project import CODE_DIR_ENV, resolve_code_dir
 
 EXIT_FAILED = 1
@@ -39,6 +40,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def load_function(ref: str) -> Any:
+    in_task_process()
     module_name, _, qualname = ref.partition(":")
     value = os.environ.get(CODE_DIR_ENV)
     code_dir = str(resolve_code_dir(value)) if value else None

@@ -193,10 +193,11 @@ def replay(rec: Recording, registry: HandlerRegistry, graph_path: Path, snapshot
     backend = ReplayBackend(rec.job_ids)
     # A warm handler's cache of array parents would outlive the replay's fresh table.
     sweep_events._PARENTS.clear()
+    # The handlers' queue is the account's (create_resources sets DAGTRAIL_LINEAGE_QUEUE_URL).
     with emulated_account(rec.workdir) as stack, environment({"DAGTRAIL_GRAPH_URL": url}):
         compute.use_local(backend)
         try:
-            with environment({"DAGTRAIL_LINEAGE_QUEUE_URL": stack.lineage_queue_url}), _stepfunctions(stub):
+            with _stepfunctions(stub):
                 _deliver(rec, registry, stub, backend, stack, rng)
             table = _table()
         finally:

@@ -80,6 +80,27 @@ def test_a_succeeded_child_sends_its_task_run_and_outputs_in_one_message(runs_ta
     assert [r.props["name"] for r in records if r.label == "Artifact"] == ["1/out.txt"]
 
 
+def test_a_succeeded_child_records_the_sweep_inputs_it_used(runs_table, queue):
+    """Without these edges an item's outputs would not trace back past the sweep."""
+    from dagtrail.lineage.writer import parse_body
+
+    from dagtrail import aws
+    from dagtrail.results.manifest import Manifest, ManifestEntry
+
+    aws.client("s3").create_bucket(Bucket="results-r")
+    prep = Manifest(task="prep", attempt=2, prefix="s3://results-r/wf/run-1/prep/2/",
+                    artifacts=[ManifestEntry(name="train.csv", size=2, sha256="1" * 64)])
+    aws.client("s3").put_object(Bucket="results-r", Key="wf/run-1/prep/2/manifest.json",
+                                Body=prep.model_dump_json().encode())
+    record = parent(runs_table).model_copy(update={"inputs": {"prep": "s3://results-r/wf/run-1/prep/2/"}})
+    runs_table.register_job(record.model_copy(update={"job_id": "arr2"}))
+    events.apply_child(JobUpdate(job_id="arr2:0", state=JobState.SUCCEEDED, stopped_at=T1, exit_code=0, tries=1),
+                       runs_table)
+    records = [r for body in messages(queue) for r in parse_body(body)]
+    used = {(r.out_uid, r.in_uid) for r in records if r.op == "edge" and r.label == "used"}
+    assert used == {("taskrun:run-1:seeds:1:0:1", "artifact:s3://results-r/wf/run-1/prep/2/train.csv")}
+
+
 def test_a_retried_childs_earlier_tries_are_failed_task_runs_whichever_event_comes(runs_table, queue):
     """Batch lists a child's earlier tries in `attempts`: its final event alone (the first
     try's own events late, or lost) records try 1 as FAILED, with that try's exit code."""

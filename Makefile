@@ -18,6 +18,10 @@ CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 METAFLOW_VERSION := 2.19.39
 PY_SPY_VERSION := 0.4.3
 BENCH_STAMP := .venv-bench/.installed-$(METAFLOW_VERSION)-$(PY_SPY_VERSION)
+# The layer's requirements alone, on the functions' runtime (python3.13, from pyenv or PATH) when
+# there is one: bench/cold_start.py times handler imports there, as Lambda loads them.
+LAYER_PYTHON ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || echo $(PYTHON))
+LAYER_STAMP := .venv-layer/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "dagtrail needs Python 3.11+"'
@@ -46,13 +50,18 @@ statemachines: $(STAMP)
 	$(BIN)/python -m dagtrail.compiler.regenerate
 
 # bench/run_all.py: BENCHMARKS.md and bench/results/all.json, under 20 minutes on 2 cores.
-bench: $(STAMP) $(BENCH_STAMP) $(SAM_STAMP)
+bench: $(STAMP) $(BENCH_STAMP) $(SAM_STAMP) $(LAYER_STAMP)
 	$(BIN)/python bench/run_all.py
 
 # The baselines bench/ compares against, and a profiler, in their own venv (not .venv's pins).
 $(BENCH_STAMP):
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet metaflow==$(METAFLOW_VERSION) py-spy==$(PY_SPY_VERSION)
+	touch $@
+
+$(LAYER_STAMP): layers/dagtrail/requirements.txt
+	test -x .venv-layer/bin/python || $(LAYER_PYTHON) -m venv .venv-layer
+	.venv-layer/bin/pip install --quiet -r layers/dagtrail/requirements.txt
 	touch $@
 
 $(SAM_STAMP):
@@ -69,4 +78,4 @@ $(CHECKOV_STAMP):
 sam-tools: $(SAM_STAMP) $(CHECKOV_STAMP)
 
 clean:
-	rm -rf $(VENV) .venv-sam .venv-checkov .venv-bench node_modules .dagtrail .aws-sam
+	rm -rf $(VENV) .venv-sam .venv-checkov .venv-bench .venv-layer node_modules .dagtrail .aws-sam

@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,10 +23,10 @@ from typing import Any
 import pytest
 
 from dagtrail.events.routing import load_template
+from tests.sam_tools import SAM_BIN, sam_env
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
-SAM_BIN = REPO / ".venv-sam" / "bin"
 CHECKOV_BIN = REPO / ".venv-checkov" / "bin"
 
 # Actions allowed on Resource "*", each because the API has no resource-level permissions
@@ -189,24 +187,7 @@ def test_the_walker_catches_what_it_should():
 # ── tools ──
 
 def _tool_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               SAM_CLI_TELEMETRY="0", BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
-    python313 = _python313()
-    if python313:
-        env["PATH"] = f"{python313.parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def _python313() -> Path | None:
-    """sam build needs the functions' runtime on PATH; pyenv's shim alone is not enough."""
-    if shutil.which("pyenv"):
-        done = subprocess.run(["pyenv", "which", "python3.13"], capture_output=True, text=True,
-                              env={**os.environ, "PYENV_VERSION": "3.13.0"})
-        if done.returncode == 0 and done.stdout.strip():
-            return Path(done.stdout.strip())
-    found = shutil.which("python3.13")
-    return Path(found) if found else None
+    return sam_env(BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
 
 
 def _need(binary: Path) -> Path:

@@ -195,3 +195,47 @@ def test_sqs_still_stops_at_messages_past_their_retention(fast):
         return [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
     assert (receive(), receive()) == (["new1"], ["new2"])
+
+
+def test_what_cached_update_expressions_relies_on_is_still_there():
+    from moto.dynamodb import responses
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import Validator
+
+    assert isinstance(UpdateExpressionParser.__dict__["make"], classmethod)
+    # The shared tree is never changed in place: the validator works on its own copy.
+    assert "self.node_to_validate = deepcopy(expression)" in inspect.getsource(Validator.__init__)
+    assert "UpdateExpressionParser.make(update_expression)" in inspect.getsource(DynamoDBBackend.update_item)
+    assert "UpdateExpressionParser.make(update_expression)" in inspect.getsource(responses.DynamoHandler.update_item)
+
+
+def test_cached_update_expressions_give_the_same_items_and_leave_the_tree_alone(aws_mock):
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from dagtrail.runs.states import JobState
+    from dagtrail.runs.table import RunsTable, table_definition
+
+    boto3.client("dynamodb").create_table(**table_definition("t"))
+    table = RunsTable("t")
+    original = UpdateExpressionParser.__dict__["make"]
+    undo = moto_patches.cached_update_expressions()
+    try:
+        for job in ("a", "b"):  # the second job reuses the first one's parsed expressions
+            assert table.transition(job, JobState.RUNNING, {"started_at": f"s-{job}", "exit_code": None})[0]
+            applied, record = table.transition(job, JobState.SUCCEEDED, {"started_at": "later", "exit_code": 3})
+            assert applied and (record.started_at, record.exit_code) == (f"s-{job}", 3)
+            assert not table.transition(job, JobState.RUNNING, {})[0]
+        expression = "SET #state = :state, state_rank = :rank, updated_at = :now"
+        # Used by the last transition above; still what a fresh parse gives.
+        assert _tree(UpdateExpressionParser.make(expression)) == _tree(original.__func__(UpdateExpressionParser, expression))
+        assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+    finally:
+        undo()
+    assert UpdateExpressionParser.__dict__["make"] is original
+
+
+def _tree(node):
+    children = getattr(node, "children", None)
+    return (type(node).__name__, [_tree(c) for c in children]) if children is not None else node
+

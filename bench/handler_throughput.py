@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
                 ExpressionAttributeValues={":s": {"S": event["detail"]["status"]}},
             )
             baseline_s.append(time.perf_counter() - start)
-        succeeded = sum(1 for job in jobs if table.get_job(job).token_sent)
+        # One scan rather than a GetItem per job: thousands of moto calls of setup time less.
+        succeeded = sum(page["Count"] for page in ddb.get_paginator("scan").paginate(
+            TableName=TABLE, Select="COUNT", FilterExpression="sk = :job AND token_sent = :t",
+            ExpressionAttributeValues={":job": {"S": "JOB"}, ":t": {"BOOL": True}}))
         wall["baseline"], cpu["baseline"] = time.perf_counter(), time.process_time()
     aws.reset_clients()
     for patch_undo in reversed(undo):

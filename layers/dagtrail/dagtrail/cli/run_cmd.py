@@ -10,6 +10,8 @@ from pathlib import Path
 
 from dagtrail.errors import RunFailed
 
+PROJECT_FILE = "project-dir"  # <workdir>/runs/<run_id>/: where a Python workflow's code was
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("run", help="run a workflow locally on emulated AWS services")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _set_project_dir(ref: str) -> None:
     """Python tasks name their code relative to the project (DAGTRAIL_CODE_DIR); the task
-    processes inherit where that is. `dagtrail resume` takes the working directory's project."""
+    processes inherit where that is. `dagtrail resume` takes the run's (PROJECT_FILE)."""
     from dagtrail.flow.project import PROJECT_DIR_ENV
     from dagtrail.spec.workflow_ref import is_python_ref, python_workflow
 
@@ -78,7 +80,8 @@ def resume(args: argparse.Namespace) -> int:
     from dagtrail.flow.project import PROJECT_DIR_ENV, project_root
 
     spec, params = load_saved_spec(Path(args.workdir), args.run_id)
-    os.environ[PROJECT_DIR_ENV] = str(project_root(Path.cwd()))
+    saved = Path(args.workdir) / "runs" / args.run_id / PROJECT_FILE
+    os.environ[PROJECT_DIR_ENV] = saved.read_text().strip() if saved.is_file() else str(project_root(Path.cwd()))
     return _execute(args, spec, params, {"no_cache": args.no_cache, "resume_from": args.run_id})
 
 
@@ -94,6 +97,7 @@ def _execute(args: argparse.Namespace, spec, params: dict, options: dict) -> int
     workdir = Path(args.workdir)
     out = sys.stderr if args.json else sys.stdout
     run = LocalRun(spec, params, workdir, max_parallel=args.max_parallel, docker=docker, options=options)
+    _remember_project_dir(workdir, run.run_id)
     run.progress = Progress(run.run_id, list(spec.tasks), stream=out)
     summary = run.execute()
     (workdir / "last-run").write_text(summary.run_id + "\n")
@@ -113,6 +117,17 @@ def _execute(args: argparse.Namespace, spec, params: dict, options: dict) -> int
         why = summary.cause or summary.error or "no task failed; see handlers.log in the workdir"
         raise RunFailed(f"run {summary.run_id} failed: {' '.join(why.split())[:500]}")
     return 0
+
+
+def _remember_project_dir(workdir: Path, run_id: str) -> None:
+    """Beside the run's saved spec: so `dagtrail resume` finds the code from any directory."""
+    from dagtrail.flow.project import PROJECT_DIR_ENV
+
+    root = os.environ.get(PROJECT_DIR_ENV)
+    if root:
+        target = workdir / "runs" / run_id / PROJECT_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(root + "\n")
 
 
 def _event_params(path: str | None, spec) -> dict[str, str]:

@@ -47,8 +47,10 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
 
 
-def _tree_rss(root: int) -> int:
-    """Sum of resident memory of `root` and every descendant, from one scan of /proc."""
+def _tree_rss(root: int) -> tuple[int, int]:
+    """Summed resident memory (RSS) and proportional set size (PSS) of `root` and every
+    descendant, from one scan of /proc. RSS counts a page shared by N processes N times (a
+    tree of forked interpreters looks N times its size); PSS counts 1/N of it in each."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
@@ -64,32 +66,45 @@ def _tree_rss(root: int) -> int:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = int(fields[21]) * PAGE
-    total, todo = 0, [root]
+    total, pss, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        pss += _pss(pid)
         todo.extend(children.get(pid, ()))
-    return total
+    return total, pss
+
+
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass  # exited, or a kernel without smaps_rollup
+    return 0
 
 
 def run_tree(argv: list[str], *, env: dict | None = None, cwd: Path | None = None,
              timeout: float | None = None, interval: float = 0.1) -> dict:
-    """Run argv; its wall time and the peak summed RSS of its whole process tree.
+    """Run argv; its wall time and the peaks of summed RSS and PSS of its whole process tree.
 
     The tree is sampled every `interval` seconds, so a peak shorter than that can be missed;
     both sides of every comparison are sampled the same way. RSS counts shared pages once per
-    process, so the sum overstates what a tree of forked interpreters really holds.
+    process, so its sum overstates what a tree of many interpreters holds; PSS does not.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
+    peak = peak_pss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            rss, pss = _tree_rss(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -110,6 +125,7 @@ def run_tree(argv: list[str], *, env: dict | None = None, cwd: Path | None = Non
         "seconds": seconds,
         "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
         "peak_tree_rss_mb": round(peak / 1e6, 1),
+        "peak_tree_pss_mb": round(peak_pss / 1e6, 1),
         "returncode": proc.returncode,
         "stdout": stdout.decode(errors="replace"),
         "stderr": stderr.decode(errors="replace"),

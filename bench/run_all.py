@@ -53,8 +53,8 @@ class Bench:
 BENCHES = [
     Bench("local_overhead", "Local orchestration overhead vs Metaflow", 9, 720, ["--quick"],
           about="`dagtrail run` against Metaflow's local runtime (`python flow.py run`), same shapes, "
-                "same parallelism (cores), every task the command `true`. Peak memory: summed RSS of the "
-                "whole process tree, sampled every 0.1 s."),
+                "same parallelism (cores), every task the command `true`. Peak memory: summed PSS of the "
+                "whole process tree on both sides, sampled every 0.05 s (summed RSS in the runs table)."),
     Bench("sweep_cost", "Step Functions cost per sweep item", 5, 600, None,
           about="State transitions and history events per execution for sweeps of 100 / 10,000 / "
                 "1,000,000 items, next to the machine Metaflow compiles for the same foreach "
@@ -309,10 +309,11 @@ def runs_table(entry: dict) -> list[str]:
     runs = (entry.get("result") or {}).get("runs")
     if not runs:
         return []
-    lines = ["| Run | ok | wall s | CPU s (all processes) | peak tree RSS MB |", "|---|---|---|---|---|"]
+    lines = ["| Run | ok | wall s | CPU s (all processes) | peak tree RSS MB | peak tree PSS MB |",
+             "|---|---|---|---|---|---|"]
     for name, r in runs.items():
         lines.append(f"| {name} | {r.get('ok')} | {_num(r.get('seconds'))} | {_num(r.get('cpu_seconds'))} | "
-                     f"{_num(r.get('peak_tree_rss_mb'))} |")
+                     f"{_num(r.get('peak_tree_rss_mb'))} | {_num(r.get('peak_tree_pss_mb'))} |")
     return lines
 
 

@@ -239,3 +239,101 @@ def _tree(node):
     children = getattr(node, "children", None)
     return (type(node).__name__, [_tree(c) for c in children]) if children is not None else node
 
+
+def test_what_fast_update_expressions_and_the_attribute_picker_replace_is_still_there():
+    from moto.core import serialize
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    init = inspect.getsource(validators.Validator.__init__)
+    assert "self.processors = self.get_ast_processors()" in init and "deepcopy(expression)" in init
+    assert "for processor in self.processors:" in inspect.getsource(validators.Validator.validate)
+    processors = inspect.getsource(validators.UpdateExpressionValidator.get_ast_processors)
+    for name in ("ActionCountValidator()", "OverlappingPathsValidator(self.expression_attribute_names)",
+                 "UpdateHashRangeKeyValidator("):
+        assert name in processors
+    assert set(vars(Node()).keys()) == {"type", "children", "parent"}  # what _copy_tree copies
+    assert "self._processing_map()" in inspect.getsource(DepthFirstTraverser.process)
+    picker = inspect.getsource(serialize.AttributePicker.__call__)
+    assert "self.get_possible_keys(context)" in picker and "self.response_transformers" in picker
+    # Candidate keys depend on the object only through its class (and a Meta a dict cannot have).
+    assert [p.__name__ for p in serialize.DEFAULT_ALIAS_PROVIDERS] == [
+        "ExplicitAlias", "ShapeNameAlias", "NoAlias", "ShapePrefixAlias", "ClassPrefixAlias", "ModelAlias"]
+
+
+def _dynamodb_story():
+    """Writes, reads and refused writes of every kind the runs table makes, and then some;
+    what each call answered (or the error it raised)."""
+    from botocore.exceptions import ClientError
+
+    from dagtrail.runs.states import JobState
+    from dagtrail.runs.table import RunsTable
+
+    ddb = _table()
+    table = RunsTable("t")
+    out = []
+
+    def call(fn, **kwargs):
+        try:
+            resp = fn(**kwargs)
+            resp.pop("ResponseMetadata", None)
+            out.append(resp)
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+
+    for job in ("a", "b", "a"):
+        out.append(table.transition(job, JobState.RUNNING, {"started_at": f"s-{job}", "exit_code": None}))
+        out.append(table.transition(job, JobState.SUCCEEDED, {"started_at": "later", "exit_code": 3}))
+    update = {"TableName": "t", "Key": _key("x"), "ReturnValues": "ALL_NEW"}
+    call(ddb.update_item, **update, UpdateExpression="SET #a = :v, #b = if_not_exists(#b, :w) ADD n :one",
+         ExpressionAttributeNames={"#a": "a", "#b": "b"},
+         ExpressionAttributeValues={":v": {"M": {"k": {"L": [{"S": "s"}, {"N": "1"}, {"BOOL": True}]}}},
+                                    ":w": {"B": b"\x00\x01"}, ":one": {"N": "1"}})
+    call(ddb.update_item, **update, UpdateExpression="SET a.k[0] = :v REMOVE b ADD ss :ss",
+         ExpressionAttributeValues={":v": {"NULL": True}, ":ss": {"SS": ["p", "q"]}})
+    for expression, names in [("SET #a = :v, #a = :v", {"#a": "a"}),  # the same path twice
+                              ("SET #a = :v, #b = :v", {"#a": "a", "#b": "a"}),  # twice by two names
+                              ("SET #a = :v", {"#a": "pk"}),  # a key attribute
+                              ("SET #a = :v SET c = :v", {"#a": "a"}),  # two SET clauses
+                              ("SET #a = :v", {"#a": "a"}), ("SET #a = :v", {"#a": "b"}),
+                              ("SET #a = nosuch.deep + :n", {"#a": "a"}),  # no such path
+                              ("SET #a = :v, b = :n + :n", {"#a": "a"})]:
+        values = {":v": {"S": "v"}, ":n": {"N": "2"}}
+        call(ddb.update_item, **update, UpdateExpression=expression, ExpressionAttributeNames=names,
+             ExpressionAttributeValues={k: v for k, v in values.items() if k in expression})
+    call(ddb.get_item, TableName="t", Key=_key("x"))
+    call(ddb.query, TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "x"}})
+    call(ddb.scan, TableName="t")
+    return out
+
+
+def test_fast_update_expressions_and_the_attribute_picker_change_no_answer_and_no_error():
+    from moto import mock_aws
+
+    from dagtrail import aws
+
+    answers = []
+    for patched in (False, True):
+        undo = [moto_patches.cached_update_expressions(), moto_patches.fast_update_expressions(),
+                moto_patches.fast_attribute_picker()] if patched else []
+        try:
+            story = []
+            for _ in range(2):  # the second time from the caches and memos
+                with mock_aws():
+                    aws.reset_clients()
+                    story += _dynamodb_story()
+        finally:
+            for fn in reversed(undo):
+                fn()
+            aws.reset_clients()
+        answers.append([_no_times(a) for a in story])
+    plain, fast = answers
+    assert sum('Exception"' in a for a in plain) >= 10  # the refused writes were refused, both times
+    assert plain == fast
+
+
+def _no_times(x):
+    """updated_at is the wall-clock time of a write; everything else must match."""
+    import re
+
+    return re.sub(r'"20\d\d-\d\d-\d\dT[^"]*"', '"<time>"', json.dumps(x, sort_keys=True, default=repr))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -28,9 +29,15 @@ from dagtrail.runs.models import RunRecord
 from dagtrail.runs.table import RunsTable
 from dagtrail.spec.models import WorkflowSpec
 
-POLL_SECONDS = 0.05
+# The loop wakes on every delivered event and when the execution ends (moto_patches.
+# on_execution_end); otherwise it looks again after WAIT_SECONDS, and describes the execution
+# at least every DESCRIBE_EVERY_SECONDS in case an end went unnoticed.
+WAIT_SECONDS = 0.25
+DESCRIBE_EVERY_SECONDS = 2.0
 LINEAGE_EVERY_EVENTS = 50
+LINEAGE_EVERY_SECONDS = 0.5  # larger batches: records repeated across events are written once
 LINEAGE_BATCH_SIZE = 100  # template.yaml: LineageWriterFunction's SQS event source BatchSize
+LINEAGE_VISIBILITY_SECONDS = 360  # template.yaml: LineageQueue's VisibilityTimeout
 PROGRESS_EVERY_SECONDS = 0.5  # each redraw reads the runs table
 RECONCILE_EVERY_SECONDS = 5.0  # the scheduled reconcile Lambda, at a local pace
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -107,6 +114,8 @@ class LocalRun:
         # Every handler invocation as a JSON line (local/handlers.py): events, lineage batches.
         self.event_log = event_log
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._wake = threading.Event()  # an event arrived, or the execution ended
+        self._ended = threading.Event()
         self.run_id = new_run_id(spec.name)
 
     def execute(self) -> RunSummary:
@@ -118,7 +127,7 @@ class LocalRun:
         definition = moto_patches.definition_text(compile_workflow(self.spec))
         previous = services.apply_environment(self.workdir)
         undo: list = []
-        backend = ProcessBackend(self.workdir, self.events.put, max_parallel=self.max_parallel,
+        backend = ProcessBackend(self.workdir, self._emit, max_parallel=self.max_parallel,
                                  use_docker=self.docker, job_queue_arn=services.JOB_QUEUE_ARN)
         try:
             with mock_aws(config=services.MOTO_CONFIG):
@@ -130,6 +139,10 @@ class LocalRun:
                 undo.append(moto_patches.install_lambda_dispatch(self.registry.invoke))
                 undo.append(moto_patches.fresh_token_per_attempt())
                 undo.append(moto_patches.fast_backends())
+                undo.append(moto_patches.on_execution_end(self._execution_ended))
+                undo.append(moto_patches.cached_update_expressions())
+                undo.append(moto_patches.fast_update_expressions())
+                undo.append(moto_patches.fast_attribute_picker())
                 if self.retry_sleep_factor != 1.0:
                     undo.append(moto_patches.fast_retries(self.retry_sleep_factor))
                 compute.use_local(backend)
@@ -161,20 +174,28 @@ class LocalRun:
         execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,
                                         input=json.dumps({"params": self.params}))["executionArn"]
         self._execution_event(sfn.describe_execution(executionArn=execution))
+        self._execution_arn = execution
         names = list(self.spec.tasks)
         next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
+        next_describe = lineage_at = 0.0
         self._progress_table, self._progress_at = table, 0.0
         while True:
+            self._wake.clear()  # before delivering: whatever arrives from here on wakes the wait
             self._deliver_events()
-            self._drain_lineage(stack)
-            if time.monotonic() >= next_reconcile:
+            now = time.monotonic()
+            if now >= lineage_at:
+                self._drain_lineage(stack)
+                lineage_at = time.monotonic() + LINEAGE_EVERY_SECONDS
+            if now >= next_reconcile:
                 self.registry.invoke("ReconcileFunction", _scheduled_event())
                 next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
             self._show_progress()
-            described = sfn.describe_execution(executionArn=execution)
-            if described["status"] in TERMINAL:
-                break
-            time.sleep(POLL_SECONDS)
+            if self._ended.is_set() or now >= next_describe:
+                described = sfn.describe_execution(executionArn=execution)
+                if described["status"] in TERMINAL:
+                    break
+                next_describe = time.monotonic() + DESCRIBE_EVERY_SECONDS
+            self._wake.wait(WAIT_SECONDS)
         self._deliver_events()
         self._execution_event(described)
         self._drain_lineage(stack)
@@ -194,6 +215,15 @@ class LocalRun:
         )
 
     # -- event delivery -----------------------------------------------------------------
+    def _emit(self, event: dict[str, Any]) -> None:
+        self.events.put(event)
+        self._wake.set()
+
+    def _execution_ended(self, execution_arn: str) -> None:
+        if execution_arn == getattr(self, "_execution_arn", None):
+            self._ended.set()
+            self._wake.set()
+
     def _deliver_events(self) -> None:
         delivered = 0
         while True:
@@ -263,7 +293,12 @@ class LocalRun:
         while True:
             messages: list[dict[str, Any]] = []
             while len(messages) < LINEAGE_BATCH_SIZE:  # one invocation takes up to BatchSize messages
+                # Hidden while the batch is collected and written, as the event source mapping
+                # hides them: the queue's own timeout is 0 (redelivery on the next cycle), so
+                # without this each receive would return the same messages again, count a
+                # receive against maxReceiveCount and dead-letter records that were written.
                 got = sqs.receive_message(QueueUrl=stack.lineage_queue_url, MaxNumberOfMessages=10,
+                                          VisibilityTimeout=LINEAGE_VISIBILITY_SECONDS,
                                           AttributeNames=["All"]).get("Messages", [])
                 messages += got
                 if len(got) < 10:
@@ -276,11 +311,25 @@ class LocalRun:
                 "eventSource": "aws:sqs", "awsRegion": services.REGION,
                 "eventSourceARN": f"arn:aws:sqs:{services.REGION}:{services.ACCOUNT}:{services.LINEAGE_QUEUE}",
             } for m in messages]}
-            result = self.registry.invoke("LineageWriterFunction", event) or {}
+            try:
+                result = self.registry.invoke("LineageWriterFunction", event) or {}
+            except BaseException:
+                _release(sqs, stack.lineage_queue_url, messages)
+                raise
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
             for k in range(0, len(done), 10):  # DeleteMessageBatch takes 10 entries
                 sqs.delete_message_batch(QueueUrl=stack.lineage_queue_url, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[k:k + 10])])
             if failed:
-                return  # redelivered on the next cycle; the DLQ takes them after 3 receives
+                # Redelivered on the next cycle; the DLQ takes them after 3 receives.
+                _release(sqs, stack.lineage_queue_url, [m for m in messages if m["MessageId"] in failed])
+                return
+
+
+def _release(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    """Make received messages visible again at once (the queue's own visibility timeout)."""
+    for k in range(0, len(messages), 10):
+        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages[k:k + 10])])

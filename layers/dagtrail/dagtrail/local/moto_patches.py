@@ -6,6 +6,9 @@
   makes one token per state entry, so after one SendTaskFailure every retry failed at once
   (`fresh_token_per_attempt`).
 - Step Functions Retry intervals really sleep; tests may shrink them (`fast_retries`).
+- moto emits no event when an execution ends; the local engine would have to poll
+  DescribeExecution. `on_execution_end` calls back when moto records the end, and the
+  engine then describes the execution as it would after the EventBridge event on AWS.
 - moto's ASL grammar rejects numbers in exponent notation (`1e-05`), which AWS accepts and
   json.dumps writes: definitions for moto are written without exponents (`definition_text`).
 - Speed, for sweeps of thousands of items (`fast_backends`): TransactWriteItems deep-copies
@@ -13,6 +16,16 @@
   we snapshot just the items the transaction names and restore those. SQS's ReceiveMessage
   reads the retention period through get_queue_attributes, which counts every message in
   the queue, once per message received: we read the queue's attribute directly.
+- Speed, for every UpdateItem (`fast_update_expressions`, with `cached_update_expressions`
+  below): moto deep-copies the expression tree generically, rebuilds each validator's
+  dispatch table at every node, and re-runs three checks that depend only on the tree, its
+  attribute names and the table's keys, two of them quadratic in the number of SET actions
+  (one `if_not_exists` SET per field in RunsTable.transition). We copy the tree node by
+  node and remember which (tree, names, keys) passed those three checks.
+- Speed, for every response moto serializes (`fast_attribute_picker`): finding a member's
+  value asks six alias providers per member, and a DynamoDB AttributeValue has ten members,
+  so returning one item costs hundreds of lookups. For plain dicts (DynamoDB's results) the
+  candidate keys depend only on the key and the shape: we compute them once per pair.
 - Speed, for streams of events (`cached_update_expressions`): each UpdateExpression string
   is parsed once, not twice per UpdateItem.
 
@@ -146,6 +159,35 @@ def fast_retries(factor: float = 0.0) -> Callable[[], None]:
     return undo
 
 
+def on_execution_end(callback: Callable[[str], None]) -> Callable[[], None]:
+    """Call `callback(execution_arn)` after moto records that an execution ended (succeeded,
+    failed, timed out or stopped). Returns an undo function."""
+    check_version()
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+    original_stop = Execution.stop
+
+    def terminated(self) -> None:
+        original_terminated(self)
+        callback(self.execution.exec_arn)
+
+    def stop(self, *args, **kwargs):
+        try:
+            return original_stop(self, *args, **kwargs)
+        finally:
+            callback(self.exec_arn)
+
+    BaseExecutionWorkerCommunication.terminated = terminated
+    Execution.stop = stop
+
+    def undo() -> None:
+        BaseExecutionWorkerCommunication.terminated = original_terminated
+        Execution.stop = original_stop
+
+    return undo
+
+
 def fast_backends() -> Callable[[], None]:
     """Per-item transaction rollback in DynamoDB, an O(1) retention check in SQS (module
     docstring). Same results as moto's own code. Returns an undo function."""
@@ -242,3 +284,151 @@ def cached_update_expressions(maxsize: int = 256) -> Callable[[], None]:
         UpdateExpressionParser.make = original
 
     return undo
+
+
+def fast_update_expressions() -> Callable[[], None]:
+    """Copy expression trees node by node and skip the tree-only checks a (tree, names, keys)
+    already passed (module docstring); same results and the same errors as moto's own code.
+    The memo pays off with `cached_update_expressions`, which hands out one tree per text.
+    Returns an undo function."""
+    check_version()
+    import weakref
+
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    original_init = validators.Validator.__init__
+    original_validate = validators.UpdateExpressionValidator.validate
+    original_nodes = DepthFirstTraverser.nodes_to_be_processed
+    original_process = DepthFirstTraverser.process
+    # Depend only on the tree, the attribute names and the table's key attributes.
+    pure = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
+            validators.UpdateHashRangeKeyValidator)
+    passed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tree -> keys that passed
+
+    def __init__(self, expression, expression_attribute_names, expression_attribute_values, item, table):
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        self.node_to_validate = _copy_tree(expression)
+        self._dagtrail_source = expression
+
+    def validate(self):
+        source = self._dagtrail_source
+        key = (frozenset((self.expression_attribute_names or {}).items()), tuple(self.table.table_key_attrs))
+        checked = key in passed.get(source, ())
+        n = self.node_to_validate
+        for processor in self.processors:
+            if not (checked and isinstance(processor, pure)):
+                n = processor.traverse(n)
+        if not checked:
+            passed.setdefault(source, set()).add(key)
+        return n
+
+    def nodes_to_be_processed(self):
+        return _dispatch(self)[1]
+
+    def process(self, node):
+        for class_key, processor in _dispatch(self)[0].items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    validators.Validator.__init__ = __init__
+    validators.UpdateExpressionValidator.validate = validate
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+    DepthFirstTraverser.process = process
+
+    def undo() -> None:
+        validators.Validator.__init__ = original_init
+        validators.UpdateExpressionValidator.validate = original_validate
+        DepthFirstTraverser.nodes_to_be_processed = original_nodes
+        DepthFirstTraverser.process = original_process
+
+    return undo
+
+
+def _dispatch(traverser: Any) -> tuple[dict, tuple]:
+    """A traverser's processing map, built once per traverser instead of once per node."""
+    cached = traverser.__dict__.get("_dagtrail_dispatch")
+    if cached is None:
+        mapping = traverser._processing_map()
+        cached = traverser.__dict__["_dagtrail_dispatch"] = (mapping, tuple(mapping))
+    return cached
+
+
+def _copy_tree(node: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy of a moto expression tree, without deepcopy's generic dispatch per node."""
+    import copy
+
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    memo = {} if memo is None else memo
+    if not isinstance(node, Node):
+        return copy.deepcopy(node, memo)
+    done = memo.get(id(node))
+    if done is not None:
+        return done
+    new = object.__new__(type(node))
+    memo[id(node)] = new
+    state = new.__dict__
+    for name, value in node.__dict__.items():
+        if name == "children" and value is not None:
+            state[name] = [_copy_tree(child, memo) if isinstance(child, Node) else copy.deepcopy(child, memo)
+                           for child in value]
+        elif isinstance(value, Node):
+            state[name] = _copy_tree(value, memo)
+        else:
+            state[name] = copy.deepcopy(value, memo)
+    return new
+
+
+def fast_attribute_picker() -> Callable[[], None]:
+    """Candidate keys per (key, shape) for plain-dict values (module docstring); same values
+    as moto's own picker. Returns an undo function."""
+    check_version()
+    from moto.core import serialize
+    from moto.core.utils import MISSING, get_value
+
+    original_call = serialize.AttributePicker.__call__
+    # (key, id(shape), id(parent), providers) -> (shape, parent, candidate keys); the shapes
+    # are kept so that an id is never reused while its entry lives.
+    candidates: dict[tuple, tuple[Any, Any, tuple[str, ...]]] = {}
+
+    def __call__(self, context):
+        obj = context.obj
+        if type(obj) is not dict:  # other objects' aliases depend on their class and Meta
+            return original_call(self, context)
+        shape = context.shape
+        parent = getattr(shape, "parent", None)
+        cache_key = (context.key, id(shape), id(parent), id(self.alias_providers), type(self))
+        hit = candidates.get(cache_key)
+        if hit is None or hit[0] is not shape or hit[1] is not parent:
+            if len(candidates) >= _CANDIDATES_LIMIT:
+                candidates.clear()
+            hit = candidates[cache_key] = (shape, parent, tuple(self.get_possible_keys(context)))
+        for possible_key in hit[2]:
+            value = get_value(obj, possible_key, MISSING)
+            if value is not MISSING:
+                break
+        else:
+            value = None
+        if self.response_transformers:
+            key_path = f"{context.key_path}.{context.key}"
+            for transform_path, transform in self.response_transformers.items():
+                if key_path.endswith(transform_path):
+                    value = transform(value)
+                    break
+        return value
+
+    serialize.AttributePicker.__call__ = __call__
+
+    def undo() -> None:
+        serialize.AttributePicker.__call__ = original_call
+
+    return undo
+
+
+_CANDIDATES_LIMIT = 4096

@@ -1,0 +1,38 @@
+"""Local mode's lineage drain (engine._drain_lineage, the event source mapping in miniature):
+on a healthy run every message reaches the writer once and none is dead-lettered.
+
+The lineage queue's own visibility timeout is 0, so that a failed message comes back on the
+next cycle; a drain that collects a batch over several ReceiveMessage calls must hide what it
+received, or the same messages come back within the batch, each receive counting towards
+maxReceiveCount, and records that were written end up in the DLQ file as unwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from dagtrail.lineage import replay
+from dagtrail.local.engine import LocalRun
+from dagtrail.spec.loader import load_spec_text
+
+SPEC = """
+name: drain
+tasks:
+  start: {image: python:3.13-slim, command: ["true"]}
+  items: {image: python:3.13-slim, command: ["true"], depends_on: [start], foreach: {range: {start: 0, stop: 12}}}
+  end: {image: python:3.13-slim, command: ["true"], depends_on: [items]}
+"""
+
+
+def test_a_healthy_run_writes_each_lineage_message_once_and_dead_letters_none(tmp_path):
+    log = tmp_path / "events.jsonl"
+    summary = LocalRun(load_spec_text(SPEC), {}, tmp_path / "w", docker=False, event_log=log).execute()
+    assert summary.status == "SUCCEEDED"
+    batches = [json.loads(line) for line in log.read_text().splitlines()]
+    batches = [b for b in batches if b["function"] == "LineageWriterFunction"]
+    delivered = Counter(r["messageId"] for b in batches for r in b["event"]["Records"])
+    assert len(delivered) > 20  # enough messages that a drain takes several receives
+    assert set(delivered.values()) == {1}, delivered.most_common(3)
+    assert all(b["result"]["batchItemFailures"] == [] for b in batches)
+    assert replay.read_file(replay.dlq_file(tmp_path / "w")) == []

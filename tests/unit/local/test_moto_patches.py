@@ -337,3 +337,41 @@ def _no_times(x):
     import re
 
     return re.sub(r'"20\d\d-\d\d-\d\dT[^"]*"', '"<time>"', json.dumps(x, sort_keys=True, default=repr))
+
+
+def test_on_execution_end_calls_back_when_an_execution_succeeds_fails_or_is_stopped(aws_mock):
+    import threading
+
+    ended: list[str] = []
+    seen = threading.Event()
+
+    def callback(arn):
+        ended.append(arn)
+        seen.set()
+
+    undo = moto_patches.on_execution_end(callback)
+    try:
+        sfn = boto3.client("stepfunctions")
+        role = "arn:aws:iam::123456789012:role/r"
+
+        def machine(name, state):
+            return sfn.create_state_machine(name=name, roleArn=role, definition=json.dumps(
+                {"StartAt": "S", "States": {"S": state}}))["stateMachineArn"]
+
+        for arn in (machine("ok", {"Type": "Pass", "End": True}),
+                    machine("bad", {"Type": "Fail", "Error": "E", "Cause": "c"})):
+            seen.clear()
+            execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+            assert seen.wait(10)
+            assert ended[-1] == execution
+            assert sfn.describe_execution(executionArn=execution)["status"] in ("SUCCEEDED", "FAILED")
+        waiting = machine("wait", {"Type": "Wait", "Seconds": 60, "End": True})
+        execution = sfn.start_execution(stateMachineArn=waiting)["executionArn"]
+        sfn.stop_execution(executionArn=execution)
+        assert execution in ended
+    finally:
+        undo()
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    assert "on_execution_end" not in BaseExecutionWorkerCommunication.terminated.__qualname__
+    assert "on_execution_end" not in Execution.stop.__qualname__

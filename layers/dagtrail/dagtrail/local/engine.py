@@ -38,6 +38,7 @@ LINEAGE_EVERY_EVENTS = 50
 LINEAGE_EVERY_SECONDS = 0.5  # larger batches: records repeated across events are written once
 LINEAGE_BATCH_SIZE = 100  # template.yaml: LineageWriterFunction's SQS event source BatchSize
 LINEAGE_VISIBILITY_SECONDS = 360  # template.yaml: LineageQueue's VisibilityTimeout
+LINEAGE_MAX_RECEIVES = 3  # local/services.py: the local lineage queue's maxReceiveCount
 PROGRESS_EVERY_SECONDS = 0.5  # each redraw reads the runs table
 RECONCILE_EVERY_SECONDS = 5.0  # the scheduled reconcile Lambda, at a local pace
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -198,7 +199,7 @@ class LocalRun:
             self._wake.wait(WAIT_SECONDS)
         self._deliver_events()
         self._execution_event(described)
-        self._drain_lineage(stack)
+        self._drain_lineage(stack, final=True)
         self._keep_unwritten_lineage(stack)
         with self.registry.lock:
             states = task_states(table, self.run_id, names)
@@ -287,9 +288,14 @@ class LocalRun:
 
         replay.save_unwritten([stack.lineage_queue_url, stack.lineage_dlq_url], replay.dlq_file(self.workdir))
 
-    def _drain_lineage(self, stack: services.LocalStack) -> None:
-        """The SQS event source mapping of lineage_writer, in miniature."""
+    def _drain_lineage(self, stack: services.LocalStack, final: bool = False) -> None:
+        """The SQS event source mapping of lineage_writer, in miniature.
+
+        `final`: the run is over, so redeliver refused messages at once, as the mapping would
+        keep doing, until they are written or the queue's maxReceiveCount moves them to the DLQ.
+        """
         sqs = aws.client("sqs")
+        refusals = 0
         while True:
             messages: list[dict[str, Any]] = []
             while len(messages) < LINEAGE_BATCH_SIZE:  # one invocation takes up to BatchSize messages
@@ -324,7 +330,9 @@ class LocalRun:
             if failed:
                 # Redelivered on the next cycle; the DLQ takes them after 3 receives.
                 _release(sqs, stack.lineage_queue_url, [m for m in messages if m["MessageId"] in failed])
-                return
+                refusals += 1
+                if not final or refusals > LINEAGE_MAX_RECEIVES:
+                    return
 
 
 def _release(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:

@@ -23,6 +23,30 @@ class DependencyNotReady(Exception):
     """A dependency has no succeeded attempt: the state machine is out of order (a bug)."""
 
 
+def dependency_inputs(table: RunsTable, payload: SubmitTaskInput, task: TaskSpec) -> dict[str, str]:
+    """Each dependency's output prefix; a dependency that has not succeeded is not ready."""
+    inputs = {}
+    for dep in task.depends_on:
+        record = table.get_task(payload.run_id, dep)
+        if record is None or record.succeeded_attempt is None or not record.output_prefix:
+            raise DependencyNotReady(f"task {payload.task!r}: dependency {dep!r} has not succeeded")
+        inputs[dep] = record.output_prefix
+    return inputs
+
+
+def task_env(payload: SubmitTaskInput, task: TaskSpec, attempt: int, prefix: str,
+             inputs: dict[str, str]) -> dict[str, str]:
+    """The task's own env and what the task wrapper reads (dagtrail.task.config)."""
+    return dict(task.env) | {
+        "DAGTRAIL_WORKFLOW": payload.workflow,
+        "DAGTRAIL_RUN_ID": payload.run_id,
+        "DAGTRAIL_TASK": payload.task,
+        "DAGTRAIL_ATTEMPT": str(attempt),
+        "DAGTRAIL_OUTPUT_URI": prefix,
+        "DAGTRAIL_INPUT_URIS": ",".join(f"{dep}={uri}" for dep, uri in sorted(inputs.items())),
+    }
+
+
 def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dict:
     table = table or RunsTable()
     if payload.sweep:  # a foreach task: dagtrail.sweeps.submit (docs/sweeps.md)
@@ -40,26 +64,14 @@ def submit_task(payload: SubmitTaskInput, table: RunsTable | None = None) -> dic
 
     task = render_task(TaskSpec.model_validate(payload.definition), payload.params)
     check_image(task.image, cfg.allowed_registries, task=payload.task)  # before anything starts
-    inputs = {}
-    for dep in task.depends_on:
-        record = table.get_task(payload.run_id, dep)
-        if record is None or record.succeeded_attempt is None or not record.output_prefix:
-            raise DependencyNotReady(f"task {payload.task!r}: dependency {dep!r} has not succeeded")
-        inputs[dep] = record.output_prefix
+    inputs = dependency_inputs(table, payload, task)
     from dagtrail.cache.lookup import lookup
 
     key, reuse = lookup(table, payload.run_id, payload.task, task, inputs)
     if reuse is not None:
         return _serve_from_cache(payload, table, task, attempt, inputs, key, reuse)
     prefix = output_prefix(cfg.results_bucket, payload.workflow, payload.run_id, payload.task, attempt)
-    env = dict(task.env) | {
-        "DAGTRAIL_WORKFLOW": payload.workflow,
-        "DAGTRAIL_RUN_ID": payload.run_id,
-        "DAGTRAIL_TASK": payload.task,
-        "DAGTRAIL_ATTEMPT": str(attempt),
-        "DAGTRAIL_OUTPUT_URI": prefix,
-        "DAGTRAIL_INPUT_URIS": ",".join(f"{dep}={uri}" for dep, uri in sorted(inputs.items())),
-    }
+    env = task_env(payload, task, attempt, prefix, inputs)
     request = JobRequest(
         workflow=payload.workflow, run_id=payload.run_id, task=payload.task, attempt=attempt,
         image=task.image, command=task.command, env=env, resources=task.resources,

@@ -143,21 +143,12 @@ def _submit_job(payload: SubmitTaskInput, task: TaskSpec, table: RunsTable, *, a
                 item_index: int | None = None, item_try: int | None = None, array_size: int | None = None,
                 item_offset: int = 0, chunk: int | None = None) -> tuple[str, JobRecord]:
     """Start one job (an item's, or an array of items) and record it, as submit_task does."""
-    from dagtrail.runs.submit import DependencyNotReady, submit_or_release
+    from dagtrail.runs.submit import dependency_inputs, submit_or_release, task_env
 
-    inputs = {}
-    for dep in task.depends_on:
-        record = table.get_task(payload.run_id, dep)
-        if record is None or record.succeeded_attempt is None or not record.output_prefix:
-            raise DependencyNotReady(f"task {payload.task!r}: dependency {dep!r} has not succeeded")
-        inputs[dep] = record.output_prefix
-    env = dict(task.env) | {
-        "DAGTRAIL_WORKFLOW": payload.workflow, "DAGTRAIL_RUN_ID": payload.run_id, "DAGTRAIL_TASK": payload.task,
-        "DAGTRAIL_ATTEMPT": str(attempt),
-        # The wrapper appends the item's index (DAGTRAIL_ITEM_INDEX, or offset + array index).
-        "DAGTRAIL_OUTPUT_URI": prefix,
-        "DAGTRAIL_INPUT_URIS": ",".join(f"{dep}={uri}" for dep, uri in sorted(inputs.items())),
-    }
+    inputs = dependency_inputs(table, payload, task)
+    # The wrapper appends the item's index to DAGTRAIL_OUTPUT_URI (DAGTRAIL_ITEM_INDEX, or
+    # offset + array index).
+    env = task_env(payload, task, attempt, prefix, inputs)
     items_uri = None
     if array_size is not None:
         items_uri = prefix + store.ITEMS_DIR

@@ -24,7 +24,7 @@ from dagtrail.runs.models import RunRecord
 from dagtrail.stack.errors import aws_call
 from dagtrail.stack.outputs import Stack
 from dagtrail.stack.start import console_url, new_run_id
-from dagtrail.stack.status import _find_execution, runs_table
+from dagtrail.stack.status import run_execution, runs_table
 
 REDRIVE_WINDOW = timedelta(days=14)
 RESUMABLE = {"FAILED", "TIMED_OUT", "ABORTED"}
@@ -42,10 +42,7 @@ def resume_run(stack: Stack, run_id: str, *, now: datetime | None = None) -> Res
     sfn = stack.client("stepfunctions")
     table = runs_table(stack)
     with aws_call(f"resume {run_id}"):
-        run = table.get_run(run_id)
-        execution = _find_execution(stack, run.execution_arn if run else "", run_id)
-        if execution is None:
-            raise NotFoundError(f"no run {run_id!r} on stack {stack.name}")
+        _, execution = run_execution(stack, table, run_id)
         if execution["status"] not in RESUMABLE:
             raise UsageError(f"run {run_id} is {execution['status']}: only a failed, timed out or aborted run resumes")
         arn = execution["executionArn"]

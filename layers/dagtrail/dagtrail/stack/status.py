@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from dagtrail.errors import NotFoundError
-from dagtrail.runs.models import JobRecord
+from dagtrail.runs.models import JobRecord, RunRecord
 from dagtrail.runs.table import RunsTable
 from dagtrail.stack import outputs
 from dagtrail.stack.errors import aws_call, error_code
@@ -67,10 +67,7 @@ def run_status(stack: Stack, run_id: str) -> RunStatus:
 
     table = runs_table(stack)
     with aws_call(f"read run {run_id}"):
-        run = table.get_run(run_id)
-        execution = _find_execution(stack, run.execution_arn if run else "", run_id)
-        if execution is None:
-            raise NotFoundError(f"no run {run_id!r} on stack {stack.name}")
+        run, execution = run_execution(stack, table, run_id)
         definition = json.loads(stack.client("stepfunctions").describe_state_machine_for_execution(
             executionArn=execution["executionArn"])["definition"])
         deployed = read_comment(definition)
@@ -91,6 +88,15 @@ def run_status(stack: Stack, run_id: str) -> RunStatus:
         console_url=console_url(stack.region, execution["executionArn"]),
         tasks=tasks,
     )
+
+
+def run_execution(stack: Stack, table: RunsTable, run_id: str) -> tuple[RunRecord | None, dict[str, Any]]:
+    """The run's record (if any) and its Step Functions execution, by recorded ARN or by name."""
+    run = table.get_run(run_id)
+    execution = _find_execution(stack, run.execution_arn if run else "", run_id)
+    if execution is None:
+        raise NotFoundError(f"no run {run_id!r} on stack {stack.name}")
+    return run, execution
 
 
 def _find_execution(stack: Stack, recorded_arn: str, run_id: str) -> dict[str, Any] | None:

@@ -82,6 +82,48 @@ def runs_table(aws_mock, monkeypatch):
     return RunsTable()
 
 
+
+@pytest.fixture
+def batch_account(runs_table, monkeypatch):
+    """moto Batch as submit_task finds it: `batch_account(attempts)` creates a queue, the template
+    job definition (retrying Spot reclaims up to `attempts`), the results bucket, and returns
+    the Batch client."""
+    from dagtrail import aws
+    from dagtrail.compute import batch as batch_module
+
+    def make(attempts: int):
+        role = aws.client("iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        b = aws.client("batch")
+        ce = b.create_compute_environment(computeEnvironmentName="compute-env", type="UNMANAGED", serviceRole=role)
+        queue = b.create_job_queue(jobQueueName="queue", state="ENABLED", priority=1, computeEnvironmentOrder=[
+            {"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}])
+        template = b.register_job_definition(
+            jobDefinitionName="dagtrail-template", type="container",
+            containerProperties={"image": "placeholder", "vcpus": 1, "memory": 512},
+            retryStrategy={"attempts": attempts, "evaluateOnExit": [
+                {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]})
+        monkeypatch.setenv("DAGTRAIL_JOB_QUEUE", queue["jobQueueArn"])
+        monkeypatch.setenv("DAGTRAIL_JOB_DEFINITION", template["jobDefinitionArn"])
+        monkeypatch.setenv("DAGTRAIL_RESULTS_BUCKET", "results")
+        monkeypatch.setenv("DAGTRAIL_LINEAGE_QUEUE_URL", "")
+        aws.client("s3").create_bucket(Bucket="results")
+        # Per-process caches of registered definitions: each test has a fresh moto account.
+        monkeypatch.setattr(batch_module, "_DEFINITIONS", {})
+        monkeypatch.setattr(batch_module, "_RETRY", {})
+        return b
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """The real handlers (functions/*/app.py), loaded as local mode loads them."""
+    from dagtrail.local.handlers import HandlerRegistry
+
+    reg = HandlerRegistry()
+    yield reg
+    reg.close()
+
 @pytest.fixture
 def lineage_graph(tmp_path):
     """An empty local lineage graph (gremlite at tmp_path/lineage.db); its URL is `g.url`."""

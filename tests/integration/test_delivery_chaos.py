@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagtrail.local.handlers import HandlerRegistry
 from dagtrail.spec.loader import load_spec_text
 from dagtrail.sweeps import sizing
 
@@ -61,13 +60,6 @@ EXPECTED = {"chain": (3, 0, 3), "diamond-retry": (4, 1, 5), "fan-out": (5, 0, 5)
 
 _recordings: dict[str, Recording] = {}
 _clean: dict[str, object] = {}
-
-
-@pytest.fixture(scope="module")
-def registry():
-    reg = HandlerRegistry()
-    yield reg
-    reg.close()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from pydantic import ValidationError
 
 from dagtrail.errors import DagtrailError
 from dagtrail.events.routing import route
-from dagtrail.local.handlers import HandlerRegistry
 
 from ..triggers.mangle import REPO, SAMPLES, draw_mangled, own_samples
 
@@ -31,13 +30,6 @@ HANDLERS = ("JobEventsFunction", "ExecutionEventsFunction", "ReconcileFunction",
 MAY_REJECT = {"SubmitTaskFunction": (ValidationError, DagtrailError), "LineageWriterFunction": ValidationError}
 OTHER_DETAIL_TYPES = ["Batch Job State Change", "ECS Task State Change", "Step Functions Execution Status Change",
                       "Object Created", "CloudWatch Alarm State Change", "Scheduled Event", "Something New"]
-
-
-@pytest.fixture(scope="module")
-def registry():
-    reg = HandlerRegistry()
-    yield reg
-    reg.close()
 
 
 @pytest.fixture

@@ -22,27 +22,8 @@ def payload(token="tok-1", task="a", definition=None, **extra):
 
 
 @pytest.fixture
-def batch(runs_table, monkeypatch):
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    b = aws.client("batch")
-    ce = b.create_compute_environment(computeEnvironmentName="compute-env", type="UNMANAGED", serviceRole=role)
-    queue = b.create_job_queue(jobQueueName="queue", state="ENABLED", priority=1,
-                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}])
-    template = b.register_job_definition(jobDefinitionName="dagtrail-template", type="container",
-                                         containerProperties={"image": "placeholder", "vcpus": 1, "memory": 512},
-                                         retryStrategy={"attempts": 2, "evaluateOnExit": [
-                                             {"onStatusReason": "Host EC2*", "action": "RETRY"},
-                                             {"onReason": "*", "action": "EXIT"}]})
-    monkeypatch.setenv("DAGTRAIL_JOB_QUEUE", queue["jobQueueArn"])
-    monkeypatch.setenv("DAGTRAIL_JOB_DEFINITION", template["jobDefinitionArn"])
-    monkeypatch.setenv("DAGTRAIL_RESULTS_BUCKET", "results")
-    aws.client("s3").create_bucket(Bucket="results")
-    monkeypatch.setenv("DAGTRAIL_LINEAGE_QUEUE_URL", "")
-    from dagtrail.compute import batch as batch_module
-
-    monkeypatch.setattr(batch_module, "_DEFINITIONS", {})
-    return b
+def batch(batch_account):
+    return batch_account(attempts=2)
 
 
 def test_submit_starts_one_batch_job_with_rendered_command_and_tags(batch, runs_table):

@@ -28,24 +28,8 @@ def payload(defn, sweep, token="tok-1", **extra):
 
 
 @pytest.fixture
-def batch(runs_table, monkeypatch):
-    role = aws.client("iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    b = aws.client("batch")
-    ce = b.create_compute_environment(computeEnvironmentName="compute-env", type="UNMANAGED", serviceRole=role)
-    queue = b.create_job_queue(jobQueueName="queue", state="ENABLED", priority=1,
-                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}])
-    template = b.register_job_definition(jobDefinitionName="dagtrail-template", type="container",
-                                         containerProperties={"image": "placeholder", "vcpus": 1, "memory": 512},
-                                         retryStrategy={"attempts": 3, "evaluateOnExit": [SPOT, EXIT_ALL]})
-    monkeypatch.setenv("DAGTRAIL_JOB_QUEUE", queue["jobQueueArn"])
-    monkeypatch.setenv("DAGTRAIL_JOB_DEFINITION", template["jobDefinitionArn"])
-    monkeypatch.setenv("DAGTRAIL_RESULTS_BUCKET", "results")
-    monkeypatch.setenv("DAGTRAIL_LINEAGE_QUEUE_URL", "")
-    aws.client("s3").create_bucket(Bucket="results")
-    from dagtrail.compute import batch as batch_module
-
-    monkeypatch.setattr(batch_module, "_DEFINITIONS", {})
-    monkeypatch.setattr(batch_module, "_RETRY", {})
+def batch(batch_account):
+    b = batch_account(attempts=3)
     # moto drops retryStrategy on SubmitJob: capture what was sent
     b.sent = []
     b.meta.events.register("provide-client-params.batch.SubmitJob", lambda params, **_: b.sent.append(params))

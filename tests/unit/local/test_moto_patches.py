@@ -375,3 +375,30 @@ def test_on_execution_end_calls_back_when_an_execution_succeeds_fails_or_is_stop
 
     assert "on_execution_end" not in BaseExecutionWorkerCommunication.terminated.__qualname__
     assert "on_execution_end" not in Execution.stop.__qualname__
+
+
+def test_step_functions_import_leaves_the_batch_and_ec2_backends_unloaded_until_used():
+    """If this fails after an upgrade, moto's Step Functions interpreter imports more of Batch
+    than `moto.batch.utils`: re-check `_defer_batch_package` (it saves ~1 s per local run)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from dagtrail.local import moto_patches\n"
+        "moto_patches.check_version()\n"
+        "import moto.stepfunctions.parser.backend.execution\n"
+        "assert 'moto.ec2' not in sys.modules and 'moto.batch.models' not in sys.modules, 'loaded early'\n"
+        "import boto3\n"
+        "from moto import mock_aws\n"
+        "from moto.batch import batch_backends\n"
+        "with mock_aws():\n"
+        "    batch = boto3.client('batch', region_name='us-east-1')\n"
+        "    assert batch.describe_job_queues()['jobQueues'] == []\n"
+        "import moto.batch\n"
+        "assert moto.batch.batch_backends is batch_backends and moto.batch.utils.JobStatus\n"
+    )
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
+           "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

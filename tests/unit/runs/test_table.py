@@ -50,3 +50,13 @@ def test_run_status_is_final_once_terminal(runs_table):
     assert not runs_table.finish_run("r1", "FAILED", "T3")
     run = runs_table.get_run("r1")
     assert run.status == "SUCCEEDED" and run.params == {"x": 1.5}
+
+
+def test_get_jobs_reads_many_jobs_in_batches_and_leaves_out_missing_ones(runs_table):
+    for i in range(120):  # more than one BatchGetItem request (100 keys)
+        runs_table.register_job(JobRecord(job_id=f"j{i}", state=JobState.SUBMITTED, token=f"t{i}", task="a"))
+    runs_table.transition("j7", JobState.RUNNING, {"started_at": "T1"})
+    jobs = runs_table.get_jobs([f"j{i}" for i in range(120)] + ["j7", "nope"])
+    assert set(jobs) == {f"j{i}" for i in range(120)}
+    assert jobs["j7"] == runs_table.get_job("j7") and jobs["j7"].state == JobState.RUNNING
+    assert runs_table.get_jobs([]) == {}

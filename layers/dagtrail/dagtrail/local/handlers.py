@@ -54,6 +54,7 @@ class HandlerRegistry:
 
     def __init__(self, log_file: Path | None = None, event_log: Path | None = None) -> None:
         self._modules: dict[str, ModuleType] = {}
+        self.invocations = 0  # handlers write the runs table: unchanged count, unchanged table
         self._lock = threading.RLock()
         self._taken: list[tuple[logging.StreamHandler, Any]] = []
         self._log_stream = log_file.open("a") if log_file else open(os.devnull, "w")  # noqa: SIM115
@@ -69,6 +70,7 @@ class HandlerRegistry:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         module = self._load(logical_id)
+        self.invocations += 1
         # Powertools prints metrics to stdout when 100 accumulate, even when disabled; stdout
         # is the user's (and --json's), so anything a handler prints goes to the log instead.
         with self._lock, contextlib.redirect_stdout(self._log_stream):

@@ -28,6 +28,12 @@
   candidate keys depend only on the key and the shape: we compute them once per pair.
 - Speed, for streams of events (`cached_update_expressions`): each UpdateExpression string
   is parsed once, not twice per UpdateItem.
+- Speed, at start (`check_version` → `_defer_batch_package`): moto's Step Functions
+  interpreter imports `moto.batch.utils` for its Batch integration, and the `moto.batch`
+  package's `__init__` imports the Batch backend, which imports EC2's (loading its AMI and
+  instance-type catalogues): about a second of every `dagtrail run`, for an integration
+  dagtrail's state machines never use. The package's own `__init__` now runs on the first
+  attribute read instead; its submodules import as before.
 
 tests/unit/local/test_moto_patches.py fails loudly when an upgrade moves what we patch.
 """
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import json
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +63,35 @@ def check_version() -> None:
             f"dagtrail's moto patches are written for moto {MOTO_VERSION}, found {moto.__version__}: "
             "re-check dagtrail/local/moto_patches.py and its tests before upgrading"
         )
+    _defer_batch_package()
+
+
+class _DeferredPackage(types.ModuleType):
+    """A package whose `__init__` runs on the first read of an attribute it has not got.
+
+    `__path__` and `__spec__` are there from the start, so importing a submodule does not
+    run it (importlib.util.LazyLoader would: it loads on any attribute, `__path__` included).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self.__class__ = types.ModuleType
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def _defer_batch_package() -> None:
+    import importlib.util
+    import sys
+
+    if "moto.batch" in sys.modules:
+        return
+    spec = importlib.util.find_spec("moto.batch")
+    package = importlib.util.module_from_spec(spec)
+    package.__class__ = _DeferredPackage
+    sys.modules["moto.batch"] = package
+    sys.modules["moto"].batch = package  # as the import system binds a loaded submodule
 
 
 def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:

@@ -57,6 +57,7 @@ class RunSummary(BaseModel):
 def task_states(table: RunsTable, run_id: str, task_names: list[str]) -> dict[str, TaskSummary]:
     """Each task's current state, from the runs table (what the handlers recorded)."""
     records = {r.task: r for r in table.list_tasks(run_id)}
+    known = table.get_jobs([job for r in records.values() if not r.items_total for job in r.jobs.values()])
     out: dict[str, TaskSummary] = {}
     for name in task_names:
         record = records.get(name)
@@ -66,8 +67,7 @@ def task_states(table: RunsTable, run_id: str, task_names: list[str]) -> dict[st
         if record is None or not record.jobs:
             out[name] = TaskSummary(name=name, status="NOT_STARTED", attempts=record.attempts if record else 0)
             continue
-        jobs = [table.get_job(record.jobs[k]) for k in sorted(record.jobs, key=int)]
-        jobs = [j for j in jobs if j is not None]
+        jobs = [known[record.jobs[k]] for k in sorted(record.jobs, key=int) if record.jobs[k] in known]
         last = jobs[-1] if jobs else None
         if record.status in ("SUCCEEDED", "FAILED") and last is not None and last.terminal:
             status = record.status

@@ -311,6 +311,21 @@ class RunsTable:
         raw = self._get(f"JOB#{job_id}", "JOB")
         return self._job(raw) if raw else None
 
+    def get_jobs(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        """Several jobs in BatchGetItem requests (100 keys each); missing jobs are left out."""
+        out: dict[str, JobRecord] = {}
+        wanted = list(dict.fromkeys(job_ids))
+        for start in range(0, len(wanted), 100):
+            request = {self.name: {"Keys": [self._key(f"JOB#{j}", "JOB") for j in wanted[start:start + 100]],
+                                   "ConsistentRead": True}}
+            while request:
+                page = self._ddb.batch_get_item(RequestItems=request)
+                for raw in page["Responses"].get(self.name, []):
+                    job = self._job(_item(raw))
+                    out[job.job_id] = job
+                request = page.get("UnprocessedKeys") or {}
+        return out
+
     # -- helpers ------------------------------------------------------------------------
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Each functions/<name>/app.py is imported in a fresh interpreter with the environment a
 Lambda with tracing off has; its sys.modules must not hold the X-Ray SDK, the graph
-driver, the YAML parser or local-mode machinery. bench/cold_start.py times the imports.
+driver, the YAML parser or local-mode machinery, nor other handlers' event models, nor
+Powertools' parser; and the models it may not validate on a given call are left unbuilt
+(pydantic's defer_build). bench/cold_start.py times the imports and the first invocation.
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ FUNCTIONS = sorted(p.parent.name for p in (REPO / "functions").glob("*/app.py"))
 # Loaded on first use only: none of these is on a handler's path at import.
 NEVER_AT_IMPORT = ("aws_xray_sdk", "gremlin_python", "yaml", "jsonschema", "moto", "gremlite",
                    "dagtrail.spec.loader", "dagtrail.local", "dagtrail.cli", "dagtrail.compiler")
-# These validate a workflow spec (submit_task renders the task; reconcile resubmits through
-# the compute backends, whose requests carry spec Resources); the others never need it.
-SPEC_USERS = {"submit_task", "reconcile"}
+# Only submit_task validates a workflow spec at import (it renders the task and submits through
+# the compute backends, whose requests carry spec Resources); reconcile loads the backends
+# when it finds an open job.
+SPEC_USERS = {"submit_task"}
+# Each handler's own event models only: the others' detail-types, the shared envelope aside.
+EVENT_MODELS = {"dagtrail.events.models": {"job_events", "reconcile"},
+                "dagtrail.events.executions": {"execution_events"},
+                "dagtrail.triggers.alarm_models": {"alarm_events"},
+                "dagtrail.triggers.models": {"start_from_upload", "artifact_events"}}
+# Never at import: Powertools' parser utility (submit_task validates its model itself), the
+# compute backends outside submit_task, the lineage records outside the handlers that emit them.
+NOT_AT_IMPORT = {"aws_lambda_powertools.utilities.parser": set(FUNCTIONS),
+                 "dagtrail.compute": set(FUNCTIONS) - {"submit_task"},
+                 "dagtrail.lineage.records": set(FUNCTIONS) - {"artifact_events", "lineage_writer"}}
 
 
 def _modules(function: str, env: dict[str, str]) -> set[str]:
@@ -50,6 +63,35 @@ def test_handler_import_leaves_heavy_modules_for_later(function):
     assert [name for name in NEVER_AT_IMPORT if _loaded(modules, name)] == []
     if function not in SPEC_USERS:
         assert not _loaded(modules, "dagtrail.spec"), f"{function} imports dagtrail.spec"
+    for module, users in EVENT_MODELS.items():
+        assert (module in modules) == (function in users), f"{function} and {module}"
+    for module, never in NOT_AT_IMPORT.items():
+        if function in never:
+            assert not _loaded(modules, module), f"{function} imports {module}"
+
+
+# Built on first validation (defer_build): at import a handler defines its models but builds
+# none of these. Those used on every call (advance's JobUpdate, ...) may be built at import.
+DEFERRED = {"dagtrail.runs.models": ("JobRecord", "TaskRecord", "RunRecord", "SubmitTaskInput"),
+            "dagtrail.events.models": ("BatchJobStateChange", "EcsTaskStateChange"),
+            "dagtrail.events.executions": ("ExecutionStatusChange",),
+            "dagtrail.triggers.models": ("ObjectCreated", "S3NotificationRecord", "S3Object", "UploadResult",
+                                         "ArtifactResult"),
+            "dagtrail.triggers.alarm_models": ("AlarmStateChange", "AlarmResult"),
+            "dagtrail.sweeps.foreach": ("Foreach", "RangeSpec")}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_handler_import_builds_no_model_it_may_not_validate(function):
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import app, importlib; "
+            "d = json.loads(sys.argv[2]); "
+            "print(json.dumps([f'{m}.{n}' for m, names in d.items() if m in sys.modules for n in names "
+            "if getattr(sys.modules[m], n).__pydantic_complete__]))")
+    done = subprocess.run([sys.executable, "-c", code, str(REPO / "functions" / function), json.dumps(DEFERRED)],
+                          env=_lambda_env(POWERTOOLS_TRACE_DISABLED="true"), capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == []
 
 
 def test_inside_lambda_with_tracing_on_the_handler_traces_with_xray():

@@ -1,6 +1,6 @@
-"""Models of the AWS events dagtrail consumes, named after their detail-type.
+"""Batch Job and ECS Task State Change: the events that advance a task (job_events, reconcile).
 
-Tolerant of fields AWS adds later (extra fields are ignored), strict about what we use.
+Step Functions' events are in dagtrail.events.executions, S3's and CloudWatch's in dagtrail.triggers.
 """
 
 from __future__ import annotations
@@ -8,41 +8,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from dagtrail.events.envelope import EventEnvelope, Loose
 
 
-class _Loose(BaseModel):
-    # defer_build: each handler validates one or two of these detail-types; the rest never
-    # pay pydantic's schema build at cold start.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
-
-
-class EventEnvelope(_Loose):
-    id: str = ""
-    detail_type: str = Field(alias="detail-type")
-    source: str
-    account: str = ""
-    time: str = ""
-    region: str = ""
-    resources: list[str] = Field(default_factory=list)
-    detail: dict[str, Any]
-
-
-class BatchContainer(_Loose):
+class BatchContainer(Loose):
     exitCode: int | None = None
     reason: str | None = None
     logStreamName: str | None = None
     image: str | None = None
 
 
-class BatchAttempt(_Loose):
+class BatchAttempt(Loose):
     container: BatchContainer = Field(default_factory=BatchContainer)
     startedAt: int | None = None
     stoppedAt: int | None = None
     statusReason: str | None = None
 
 
-class BatchJobDetail(_Loose):
+class BatchJobDetail(Loose):
     jobId: str
     jobName: str = ""
     jobQueue: str = ""
@@ -60,7 +45,7 @@ class BatchJobStateChange(EventEnvelope):
     detail: BatchJobDetail  # type: ignore[assignment]
 
 
-class EcsContainer(_Loose):
+class EcsContainer(Loose):
     name: str = ""
     exitCode: int | None = None
     reason: str | None = None
@@ -68,7 +53,7 @@ class EcsContainer(_Loose):
     imageDigest: str | None = None
 
 
-class EcsTaskDetail(_Loose):
+class EcsTaskDetail(Loose):
     """As in the event, and as DescribeTasks returns it (datetimes there, strings here)."""
 
     taskArn: str
@@ -92,20 +77,3 @@ class EcsTaskDetail(_Loose):
 
 class EcsTaskStateChange(EventEnvelope):
     detail: EcsTaskDetail  # type: ignore[assignment]
-
-
-class ExecutionDetail(_Loose):
-    executionArn: str = Field(pattern=r"^arn:")
-    stateMachineArn: str = Field(pattern=r"^arn:")
-    name: str = Field(min_length=1)
-    status: str
-    startDate: int | None = None
-    stopDate: int | None = None
-    input: str | None = None
-    output: str | None = None
-    error: str | None = None
-    cause: str | None = None
-
-
-class ExecutionStatusChange(EventEnvelope):
-    detail: ExecutionDetail  # type: ignore[assignment]

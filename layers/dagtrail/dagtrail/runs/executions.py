@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from dagtrail import aws
-from dagtrail.events.models import ExecutionStatusChange
+from dagtrail.events.executions import ExecutionStatusChange
 from dagtrail.runs import lineage as runs_lineage
 from dagtrail.runs.models import RunRecord
 from dagtrail.runs.table import RunsTable

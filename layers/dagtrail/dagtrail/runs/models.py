@@ -11,7 +11,9 @@ from dagtrail.runs.states import JobState
 
 
 class _Item(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # defer_build: a handler validates the items it reads; the rest never pay pydantic's
+    # schema build (execution_events reads runs, job_events jobs).
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class JobRecord(_Item):
@@ -93,7 +95,7 @@ class RunRecord(_Item):
 class SubmitTaskInput(BaseModel):
     """The Task state's payload to submit_task (docs/internals.md)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # only submit_task validates it
 
     token: str = Field(min_length=1)
     execution_arn: str

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from dagtrail import compute
 from dagtrail.runs.advance import JobUpdate, apply
 from dagtrail.runs.states import JobState
 from dagtrail.runs.table import RunsTable
@@ -43,6 +42,10 @@ def reconcile(quiet_seconds: int = DEFAULT_QUIET_SECONDS, table: RunsTable | Non
     for job in table.open_jobs(cutoff):
         by_backend[job.backend or "batch"].append(job.job_id)
     for backend_name, job_ids in sorted(by_backend.items()):
+        # The backends (and the spec models their requests carry) only when a job is open:
+        # most scheduled runs find none.
+        from dagtrail import compute
+
         backend = compute.backend_for(backend_name)
         try:
             found = backend.describe(job_ids)

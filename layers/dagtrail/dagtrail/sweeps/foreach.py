@@ -26,7 +26,9 @@ _FROM = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62})/([^/\0][^\0]*)$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: the spec models import Foreach as a field type (TaskSpec's schema holds its
+    # own copy); a sweep's own checks build these on first use, submit_task's plain tasks never.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class RangeSpec(_Strict):
@@ -47,7 +49,7 @@ class RangeSpec(_Strict):
 
 class Foreach(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_by_name=True,
-                              validate_by_alias=True, serialize_by_alias=True)
+                              validate_by_alias=True, serialize_by_alias=True, defer_build=True)
 
     values: list[Item] | None = Field(default=None, min_length=1)
     range: RangeSpec | None = None

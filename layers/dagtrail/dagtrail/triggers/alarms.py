@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dagtrail import aws, settings
-from dagtrail.triggers.models import AlarmResult, AlarmStateChange
+from dagtrail.triggers.alarm_models import AlarmResult, AlarmStateChange
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Events the trigger handlers consume, named after their detail-type, and what they return.
+"""S3 events the trigger handlers consume, named after their detail-type, and what they return
+(CloudWatch alarms: dagtrail.triggers.alarm_models).
 
 S3 reaches us in two shapes: EventBridge "Object Created" (key as stored) and the classic
 notification record (key URL-encoded, '+' for spaces), the latter directly or inside SQS
@@ -12,22 +13,21 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dagtrail.events.models import EventEnvelope
+from dagtrail.events.envelope import EventEnvelope, Loose
 
-
-class _Loose(BaseModel):
-    # defer_build: a handler validates its own event shapes only (see dagtrail.events.models).
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+# defer_build on every model here: start_from_upload and artifact_events each build the
+# shapes they validate and return, on first use, and never the other's.
+_DEFERRED = ConfigDict(defer_build=True)
 
 
 # ---------------------------------------------------------------- S3, EventBridge form
 
 
-class S3Bucket(_Loose):
+class S3Bucket(Loose):
     name: str = Field(min_length=1)
 
 
-class ObjectCreatedObject(_Loose):
+class ObjectCreatedObject(Loose):
     key: str = Field(min_length=1)
     size: int | None = None
     etag: str | None = None
@@ -35,7 +35,7 @@ class ObjectCreatedObject(_Loose):
     sequencer: str | None = None
 
 
-class ObjectCreatedDetail(_Loose):
+class ObjectCreatedDetail(Loose):
     bucket: S3Bucket
     object: ObjectCreatedObject
     reason: str | None = None
@@ -55,7 +55,7 @@ class ObjectCreated(EventEnvelope):
 # ---------------------------------------------------------------- S3, classic notification
 
 
-class S3NotificationObject(_Loose):
+class S3NotificationObject(Loose):
     key: str = Field(min_length=1)  # URL-encoded, '+' for space
     size: int | None = None
     eTag: str | None = None
@@ -63,12 +63,12 @@ class S3NotificationObject(_Loose):
     sequencer: str | None = None
 
 
-class S3NotificationEntity(_Loose):
+class S3NotificationEntity(Loose):
     bucket: S3Bucket
     object: S3NotificationObject
 
 
-class S3NotificationRecord(_Loose):
+class S3NotificationRecord(Loose):
     eventSource: str
     eventName: str
     s3: S3NotificationEntity
@@ -85,7 +85,7 @@ class S3NotificationRecord(_Loose):
 class S3Object(BaseModel):
     """A created object, key decoded: what both delivery forms of one upload agree on."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     bucket: str
     key: str
@@ -100,37 +100,13 @@ class S3Object(BaseModel):
         return f"s3://{self.bucket}/{self.key}"
 
 
-# ---------------------------------------------------------------- CloudWatch alarms
-
-
-class AlarmState(_Loose):
-    value: str
-    reason: str = ""
-    timestamp: str = ""
-
-
-class AlarmConfiguration(_Loose):
-    description: str | None = None
-
-
-class AlarmDetail(_Loose):
-    alarmName: str = Field(min_length=1)
-    state: AlarmState
-    previousState: AlarmState | None = None
-    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
-
-
-class AlarmStateChange(EventEnvelope):
-    """EventBridge detail-type "CloudWatch Alarm State Change" (source aws.cloudwatch)."""
-
-    detail: AlarmDetail  # type: ignore[assignment]
-
-
 # ---------------------------------------------------------------- results
 
 
 class UploadResult(BaseModel):
     """What start_from_upload did with one object."""
+
+    model_config = _DEFERRED
 
     status: Literal["started", "duplicate", "ignored"]
     uri: str | None = None
@@ -144,6 +120,8 @@ class UploadResult(BaseModel):
 class ArtifactResult(BaseModel):
     """What artifact_events did with one object."""
 
+    model_config = _DEFERRED
+
     status: Literal["recorded", "ignored"]
     uri: str | None = None
     ignored: str | None = None
@@ -153,15 +131,6 @@ class ArtifactResult(BaseModel):
     produced: int = 0
     used: int = 0
     records: int = 0
-
-
-class AlarmResult(BaseModel):
-    status: Literal["notified", "recorded", "ignored"]
-    alarm: str | None = None
-    state: str | None = None
-    previous_state: str | None = None
-    ignored: str | None = None
-    message_id: str | None = None
 
 
 def report(results: list[BaseModel], ignored: str) -> dict[str, Any]:

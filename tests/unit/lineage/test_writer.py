@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from dagtrail.lineage import graph, writer
+from dagtrail.lineage import graph, upserts, writer
 from dagtrail.lineage import records as R
 from dagtrail.lineage.records import ArtifactRef
 
@@ -180,7 +180,7 @@ def test_step_budget_matches_the_real_traversal(lineage_graph):
     for chunk in chunks:
         steps = len(writer.traversal(lineage_graph, chunk).bytecode.step_instructions)
         assert steps <= 60
-        assert steps == writer._OPEN_STEPS + writer._CLOSE_STEPS + sum(writer._steps(r) for r in chunk)
+        assert steps == upserts.request(chunk).steps
 
 
 class CountingConnection:

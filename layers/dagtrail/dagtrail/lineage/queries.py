@@ -12,7 +12,7 @@ from typing import Any
 
 from dagtrail.errors import NotFoundError
 from dagtrail.lineage.records import execution_uid
-from dagtrail.lineage.writer import RANK_PREFIX
+from dagtrail.lineage.upserts import RANK_PREFIX
 
 
 def _props(value_map: dict[Any, list[Any]]) -> dict[str, Any]:

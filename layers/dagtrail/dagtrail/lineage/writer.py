@@ -1,18 +1,8 @@
 """Idempotent, batched Gremlin upserts of LineageRecords, and the lineage_writer's SQS batch.
 
-Each request is one chained traversal of up to `max_mutations` upserts (one per vertex or
-edge record), with only steps gremlite also runs:
-
-- vertex: `coalesce(V().has(label,'uid',x).limit(1), addV(label).property('uid',x))`, then a
-  side effect per property guarded by that property's stored rank (`_r_<name>`): a record
-  only overwrites a property last written by a record of equal or lower rank. The guard
-  uses `P.within(0..rank)`, which gremlite evaluates (its numeric range predicates do not).
-- edge: both endpoints upserted as above (a placeholder with only label and uid when they
-  have not arrived yet; their own records fill them in later), labelled with step labels,
-  then `coalesce(select(out).outE(label).where(inV().has(uid)).limit(1), addE(label)...)`.
-
-Every branch keeps exactly one traverser alive, so the final `count()` is 1; anything else
-means a mutation was silently skipped and the request is reported as failed.
+Records are deduplicated, ordered and split into requests of at most `max_mutations`
+records and `max_steps` traversal steps; each request is one traversal (lineage.upserts:
+its shape, the rank guard, placeholders) applied in one transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from dagtrail.errors import DagtrailError
-from dagtrail.lineage import retry
+from dagtrail.lineage import retry, upserts
 from dagtrail.lineage.records import LineageRecord
 from dagtrail.lineage.retry import Backoff
 
@@ -36,13 +26,6 @@ log = logging.getLogger(__name__)
 MAX_MUTATIONS = 200
 _sleep = time.sleep  # tests replace it
 UNAVAILABLE = "graph unavailable"  # the reason's prefix when the graph could not be reached
-RANK_PREFIX = "_r_"
-
-# Main-chain steps each record adds (see _add); the first record also opens the chain.
-_VERTEX_STEPS = 2  # coalesce, side_effect
-_EDGE_STEPS = 5  # coalesce, as, coalesce, as, coalesce
-_OPEN_STEPS = 4  # V, has, fold, limit replace the first coalesce's one
-_CLOSE_STEPS = 1  # count
 
 
 class LineageWriteError(DagtrailError):
@@ -71,10 +54,6 @@ def normalise(records: Iterable[LineageRecord]) -> list[LineageRecord]:
     return [unique[k] for k in sorted(unique)]
 
 
-def _steps(r: LineageRecord) -> int:
-    return _VERTEX_STEPS if r.op == "vertex" else _EDGE_STEPS
-
-
 def plan(
     records: Iterable[LineageRecord], *, max_mutations: int = MAX_MUTATIONS, max_steps: int | None = None
 ) -> list[list[LineageRecord]]:
@@ -83,14 +62,14 @@ def plan(
         raise ValueError("max_mutations must be at least 1")
     chunks: list[list[LineageRecord]] = []
     chunk: list[LineageRecord] = []
-    steps = _OPEN_STEPS + _CLOSE_STEPS
+    req = upserts.Request()
     for r in normalise(records):
-        too_long = max_steps is not None and chunk and steps + _steps(r) > max_steps
+        too_long = max_steps is not None and chunk and req.steps + req.cost(r) > max_steps
         if len(chunk) >= max_mutations or too_long:
             chunks.append(chunk)
-            chunk, steps = [], _OPEN_STEPS + _CLOSE_STEPS
+            chunk, req = [], upserts.Request()
         chunk.append(r)
-        steps += _steps(r)
+        req.add(r)
     if chunk:
         chunks.append(chunk)
     return chunks
@@ -98,51 +77,7 @@ def plan(
 
 def traversal(g: Any, chunk: Sequence[LineageRecord]) -> Any:
     """The one traversal that applies `chunk` (not yet submitted)."""
-    t = None
-    for i, r in enumerate(chunk):
-        t = _add(g, t, i, r)
-    return t.count()
-
-
-def _upsert_vertex(g: Any, t: Any, label: str, uid: str) -> Any:
-    from gremlin_python.process.graph_traversal import __
-
-    create = __.add_v(label).property("uid", uid)
-    if t is None:
-        # fold() ends path history, so it may only open the chain, before any step label.
-        return g.V().has(label, "uid", uid).fold().coalesce(__.unfold(), create).limit(1)
-    return t.coalesce(__.V().has(label, "uid", uid).limit(1), create)
-
-
-def _add(g: Any, t: Any, i: int, r: LineageRecord) -> Any:
-    from gremlin_python.process.graph_traversal import __
-
-    if r.op == "vertex":
-        t = _upsert_vertex(g, t, r.label, r.uid)
-        guarded = _guarded_props(r)
-        return t.side_effect(guarded) if guarded is not None else t
-    out_tag, in_tag = f"o{i}", f"i{i}"
-    t = _upsert_vertex(g, t, r.out_label, r.out_uid).as_(out_tag)
-    t = _upsert_vertex(g, t, r.in_label, r.in_uid).as_(in_tag)
-    existing = __.select(out_tag).out_e(r.label).where(__.in_v().has(r.in_label, "uid", r.in_uid)).limit(1)
-    return t.coalesce(existing, __.add_e(r.label).from_(out_tag).to(in_tag))
-
-
-def _guarded_props(r: LineageRecord) -> Any:
-    from gremlin_python.process.graph_traversal import __
-    from gremlin_python.process.traversal import Cardinality, P
-
-    allowed = list(range(r.rank + 1))
-    inner = None
-    for name, value in sorted(r.props.items()):
-        rank_key = RANK_PREFIX + name
-        step = (
-            __.or_(__.not_(__.has(rank_key)), __.has(rank_key, P.within(allowed)))
-            .property(Cardinality.single, name, value)
-            .property(Cardinality.single, rank_key, r.rank)
-        )
-        inner = __.side_effect(step) if inner is None else inner.side_effect(step)
-    return inner
+    return upserts.request(chunk).traversal(g)
 
 
 def write(

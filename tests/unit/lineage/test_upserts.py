@@ -1,0 +1,124 @@
+"""The shape of one write request: merged vertex records, endpoints looked up once, uid-first
+lookups — each leaving exactly the graph that one request per record leaves."""
+
+from gremlin_python.process.graph_traversal import __
+from gremlin_python.process.traversal import Bytecode
+
+from dagtrail.lineage import upserts, writer
+from dagtrail.lineage import records as R
+from dagtrail.lineage.records import ArtifactRef, LineageRecord
+
+
+def task_run(status, attempt=1, **kw):
+    return R.task_run("run-1", "wf", "fit", attempt, status=status, **kw)
+
+
+def lookups(bytecode, uid):
+    """How many times a request's bytecode looks up the vertex with `uid` (V().has(uid))."""
+    found, previous = 0, None
+    for step in bytecode.step_instructions:
+        found += previous == ["V"] and step == ["has", "uid", uid]
+        previous = step
+        for arg in step[1:]:
+            child = getattr(arg, "bytecode", arg)
+            if isinstance(child, Bytecode):
+                found += lookups(child, uid)
+    return found
+
+
+def one_by_one(g, records):
+    return writer.write(g, records, max_mutations=1)
+
+
+def test_records_of_one_vertex_become_one_upsert_with_the_same_result(lineage_graph, snapshot_graph, tmp_path):
+    from dagtrail.lineage import graph
+
+    # Every state of one attempt, two of them at the same rank: applied one by one, the
+    # later one (in plan order) wins each property it sets.
+    recs = [r for status in ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED") for r in task_run(
+        status, log_stream="s/1" if status == "RUNNING" else None, exit_code={"SUCCEEDED": 0, "FAILED": 1}.get(status),
+        status_reason="boom" if status == "FAILED" else None)]
+    (chunk,) = writer.plan(recs)
+    t = writer.traversal(lineage_graph, chunk)
+    assert lookups(t.bytecode, "taskrun:run-1:fit:1") == 1
+    assert writer.write(lineage_graph, recs).requests == 1
+
+    reference = graph.open_graph(f"gremlite://{tmp_path / 'reference.db'}")
+    try:
+        assert one_by_one(reference, recs).requests == len(chunk) > 4
+        assert snapshot_graph(lineage_graph) == snapshot_graph(reference)
+    finally:
+        graph.close(reference)
+    props = lineage_graph.V().has("uid", "taskrun:run-1:fit:1").value_map().next()
+    assert props["status"] == ["FAILED"] and props["_r_log_stream"] == [4]
+
+
+def test_merged_properties_keep_the_rank_of_the_record_that_set_them(lineage_graph):
+    # RUNNING(4) alone knew the log stream; merged with SUCCEEDED(5), the stream must still
+    # be stored at rank 4, so a later RUNNING may replace it and a later PENDING may not.
+    g = lineage_graph
+    writer.write(g, task_run("RUNNING", log_stream="first") + task_run("SUCCEEDED"))
+    writer.write(g, task_run("PENDING", log_stream="pending"))
+    assert g.V().has("uid", "taskrun:run-1:fit:1").values("log_stream").to_list() == ["first"]
+    writer.write(g, task_run("RUNNING", log_stream="second"))
+    assert g.V().has("uid", "taskrun:run-1:fit:1").values("log_stream").to_list() == ["second"]
+    assert g.V().has("uid", "taskrun:run-1:fit:1").values("status").to_list() == ["SUCCEEDED"]
+
+
+def test_edges_reuse_the_vertices_of_their_request(lineage_graph, snapshot_graph):
+    art = ArtifactRef(uri="s3://b/x", name="x", size=1, sha256="00")
+    recs = task_run("RUNNING") + R.artifacts("run-1", "fit", 1, produced=[art], used=[])
+    (chunk,) = writer.plan(recs)
+    t = writer.traversal(lineage_graph, chunk)
+    # TaskRun: its record and three edges; Execution: a placeholder for partOf.
+    assert lookups(t.bytecode, "taskrun:run-1:fit:1") == 1
+    assert lookups(t.bytecode, "execution:run-1") == 1
+    writer.write(lineage_graph, recs)
+    snap = snapshot_graph(lineage_graph)
+    assert snap["edges"] == [("partOf", "taskrun:run-1:fit:1", "execution:run-1"),
+                             ("runs", "taskrun:run-1:fit:1", "task:wf:fit"),
+                             ("wasGeneratedBy", "artifact:s3://b/x", "taskrun:run-1:fit:1")]
+    writer.write(lineage_graph, recs)
+    assert snapshot_graph(lineage_graph) == snap
+
+
+def test_a_uid_under_two_labels_is_two_vertices(lineage_graph):
+    same = "shared-uid"
+    recs = [LineageRecord(op="vertex", label="Task", uid=same, props={"name": "t"}),
+            LineageRecord(op="vertex", label="Artifact", uid=same, props={"name": "a"}),
+            LineageRecord(op="edge", label="used", uid="e", out_label="TaskRun", out_uid="tr",
+                          in_label="Artifact", in_uid=same)]
+    writer.write(lineage_graph, recs)
+    writer.write(lineage_graph, recs)
+    rows = lineage_graph.V().has("uid", same).project("l", "n").by(__.label()).by(__.values("name")).to_list()
+    assert sorted((r["l"], r["n"]) for r in rows) == [("Artifact", "a"), ("Task", "t")]
+    assert lineage_graph.E().count().next() == 1
+
+
+def test_lookups_do_not_scan_every_vertex_of_a_label(lineage_graph):
+    # gremlite turns has(label, 'uid', x) into `s IN (every vertex with that label)`: a cost
+    # growing with the graph on every upsert. uid first is one index probe.
+    from dagtrail.lineage import graph
+
+    writer.write(lineage_graph, [r for i in range(20) for r in R.task_run("run-1", "wf", f"t{i}", 1, status="RUNNING")])
+    statements = []
+    graph.remote(lineage_graph).con.set_trace_callback(statements.append)
+    try:
+        writer.write(lineage_graph, task_run("SUCCEEDED"))
+    finally:
+        graph.remote(lineage_graph).con.set_trace_callback(None)
+    assert statements
+    assert not [s for s in statements if "IN (SELECT s FROM quads WHERE s > 0 AND p = 0" in s]
+
+
+def test_step_count_is_known_before_the_traversal_is_built(lineage_graph):
+    art = ArtifactRef(uri="s3://b/x", name="x", size=1, sha256="00")
+    recs = writer.normalise(task_run("RUNNING") + task_run("SUCCEEDED") + R.informed_by("run-1", "fit", 1, "prep", 1)
+                            + R.artifacts("run-1", "fit", 1, produced=[art], used=[art]))
+    req = upserts.Request()
+    for r in recs:
+        before = req.steps
+        cost = req.cost(r)
+        req.add(r)
+        assert req.steps == before + cost
+        assert len(req.traversal(lineage_graph).bytecode.step_instructions) == req.steps

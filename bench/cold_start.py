@@ -11,12 +11,18 @@ the dev and local-mode packages) for comparison. A reference row, "floor", impor
 pydantic with one model and Powertools' Logger and Metrics: what any handler that keeps a
 pydantic model at its boundary pays before its own code.
 
+Import + first invocation (bench/first_invocation.py): the same handlers imported and
+invoked once with a sample from events/ against moto's server, as a ratio to `import boto3`
+plus creating the clients that invocation used; so that work moved out of import into the
+first call shows. Reported, no target.
+
 Size: `sam build` of template.yaml into a temporary directory (aws-sam-cli from .venv-sam,
 python3.13 from pyenv or PATH); each function's unzipped code plus the dagtrail layer,
 against Lambda's 250 MB unzipped limit for a function and all its layers.
 
     .venv/bin/python bench/cold_start.py             # about 3 minutes
     .venv/bin/python bench/cold_start.py --quick     # job_events once, no sam build
+    .venv/bin/python bench/cold_start.py --no-build --invoke-repeat 0   # imports only
 Writes bench/results/cold_start.json.
 """
 
@@ -35,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from _util import REPO, RESULTS, last_line, machine, median, write_result  # noqa: E402
 
+from first_invocation import first_invocations  # noqa: E402
 from tests.sam_tools import SAM_BIN, python313, sam_env  # noqa: E402
 
 RATIO_MAX = 1.5
@@ -189,6 +196,14 @@ def figures(runs: list[dict], sizes: dict) -> list[dict]:
                 "what": ("exempt: loads gremlinpython to write the graph; " if h["exempt"] else "median import time; ")
                         + f"CPU ratio {h['cpu_ratio_to_boto3']}; " + (where if i == 0 else f"for comparison: {where}"),
             })
+        for name, f in imports.get("first_invocation", {}).items():
+            out.append({
+                "name": f"import + first invocation of {name}/app.py{suffix}", "unit": "ms",
+                "value": f["import_and_invoke_ms"], "baseline_name": "import boto3 + its clients",
+                "baseline_value": f["baseline_ms"], "ratio": f["ratio"], "target": None, "pass": None,
+                "what": f"{f['sample']} on moto; clients: {', '.join(f['services']) or 'none'}; "
+                        f"CPU ratio {f['cpu_ratio']}; {where}",
+            })
         floor = imports["floor"]
         out.append({
             "name": f"floor: boto3 + pydantic (one model) + Powertools Logger, Metrics{suffix}", "unit": "ms",
@@ -216,16 +231,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="job_events only, 1 run, no warm-up, no sam build")
     parser.add_argument("--handler", action="append", default=[], help="only these (repeatable)")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--invoke-repeat", type=int, default=3, help="runs of import + first invocation; 0: none")
     parser.add_argument("--build-timeout", type=float, default=600)
     parser.add_argument("--out", type=Path, default=RESULTS / "cold_start.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeat, args.no_build, args.handler = 1, True, args.handler or ["job_events"]
+        args.invoke_repeat = min(args.invoke_repeat, 1)
     pythons = [LAYER_PYTHON] if LAYER_PYTHON.exists() else []
     if not pythons or not args.quick:
         pythons.append(Path(sys.executable))
     result = {"machine": machine(), "repeat": args.repeat}
     result["imports"] = [import_times(python, args.repeat, args.handler, warm=not args.quick) for python in pythons]
+    for python, imports in zip(pythons, result["imports"]) if args.invoke_repeat else ():
+        imports["first_invocation"] = first_invocations(python, args.invoke_repeat, _env(), args.handler)
     result["sizes"] = {"error": "skipped (--quick or --no-build)"} if args.no_build else built_sizes(args.build_timeout)
     result["figures"] = figures(result["imports"], result["sizes"])
     write_result(args.out, result)

@@ -51,6 +51,10 @@ def test_quick_run_writes_every_section(tmp_path, run_all):
     assert job_events["value"] > 0 and job_events["ratio"] == pytest.approx(
         job_events["value"] / job_events["baseline_value"], rel=0.01)
     assert "`.venv/bin/python bench/cold_start.py`" in text
+    # The handler ran once on moto after its import: its early-event write made a DynamoDB client.
+    invoked = next(f for f in benches["cold_start"]["figures"]
+                   if f["name"].startswith("import + first invocation of job_events/app.py"))
+    assert invoked["value"] > job_events["value"] * 0.5 and "clients: dynamodb" in invoked["what"]
     throughput = benches["handler_throughput"]["result"]
     assert throughput["events"] == 40 and throughput["outcomes"]["applied"] == 40
     assert benches["local_overhead"]["result"]["runs"]["dagtrail_chain"]["ok"] is True

@@ -267,3 +267,50 @@ def test_a_request_that_loses_its_traverser_is_an_error():
     g = traversal().with_remote(SwallowingConnection())
     with pytest.raises(writer.LineageWriteError, match=r"returned \[\], expected \[1\]"):
         writer.write(g, task_run("RUNNING"))
+
+
+class GcObservingConnection(CountingConnection):
+    """Records whether cyclic garbage collection was on while each request ran."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.gc_enabled = []
+
+    def submit(self, bytecode):
+        import gc
+
+        self.gc_enabled.append(gc.isenabled())
+        return super().submit(bytecode)
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_collection_is_paused_during_requests_only(lineage_graph, enabled_before):
+    import gc
+
+    from gremlin_python.process.anonymous_traversal import traversal
+
+    observing = GcObservingConnection(graph.remote(lineage_graph))
+    g = traversal().with_remote(observing)
+    was = gc.isenabled()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        writer.write(g, many_records(3), max_mutations=5)
+        assert gc.isenabled() == enabled_before
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert observing.gc_enabled == [False] * 4
+
+
+def test_collection_resumes_when_a_request_fails():
+    import gc
+
+    from gremlin_python.process.anonymous_traversal import traversal
+
+    class Failing:
+        def submit(self, bytecode):
+            raise ValueError("bad request")
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        writer.write(traversal().with_remote(Failing()), task_run("RUNNING"))
+    assert gc.isenabled()

@@ -7,10 +7,12 @@ its shape, the rank guard, placeholders) applied in one transaction.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +110,8 @@ def write(
                 if g is None:
                     g = reconnect()
                     stats.reconnects += 1
-                result = traversal(g, chunk).to_list()
+                with _gc_paused():
+                    result = traversal(g, chunk).to_list()
                 break
             except Exception as exc:
                 kind = retry.transient(exc)
@@ -124,6 +127,22 @@ def write(
             raise LineageWriteError(f"lineage write of {len(chunk)} records returned {result!r}, expected [1]")
         stats.mutations += len(chunk)
     return stats
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a request is built and evaluated: gremlite
+    allocates a few hundred objects per step, nearly all freed by reference counting, yet
+    enough to set off a collection every few steps; those took a quarter of the writer's
+    CPU. Collection resumes after the request (its few cycles go then)."""
+    if not gc.isenabled():  # paused by the caller, or by another thread's request
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------- the lineage_writer Lambda

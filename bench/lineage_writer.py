@@ -98,8 +98,9 @@ def write_once(records: list, *, batched: bool, delay: float, workdir: Path) -> 
     from dagtrail.lineage import graph, writer
 
     g, conn = open_wrapped(workdir / f"{'batched' if batched else 'single'}-{delay}.db", delay)
-    # The wrapper hides gremlite from graph.max_steps: pass its step budget explicitly.
+    # The wrapper hides gremlite from the writer: say so, and pass its step budget.
     options = {"max_steps": graph.GREMLITE_MAX_STEPS} if batched else {"max_mutations": 1}
+    options["gremlite"] = True
     start = time.perf_counter()
     stats = writer.write(g, records, **options)
     seconds = time.perf_counter() - start
@@ -160,7 +161,7 @@ def bench_upstream(depth: int, shallow: int, workdir: Path, repeat: int = 3) -> 
     from dagtrail.lineage import graph, trace, writer
 
     g, conn = open_wrapped(workdir / f"chain-{depth}.db", 0.0)
-    writer.write(g, chain_records(depth), max_steps=graph.GREMLITE_MAX_STEPS)
+    writer.write(g, chain_records(depth), max_steps=graph.GREMLITE_MAX_STEPS, gremlite=True)
     out = {}
     for name, d in (("deep", depth), ("shallow", shallow)):
         uri = f"s3://bench/chain/{d - 1}.bin"

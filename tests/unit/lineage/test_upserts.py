@@ -2,7 +2,7 @@
 lookups — each leaving exactly the graph that one request per record leaves."""
 
 from gremlin_python.process.graph_traversal import __
-from gremlin_python.process.traversal import Bytecode
+from gremlin_python.process.traversal import Bytecode, Cardinality
 
 from dagtrail.lineage import upserts, writer
 from dagtrail.lineage import records as R
@@ -13,17 +13,20 @@ def task_run(status, attempt=1, **kw):
     return R.task_run("run-1", "wf", "fit", attempt, status=status, **kw)
 
 
-def lookups(bytecode, uid):
-    """How many times a request's bytecode looks up the vertex with `uid` (V().has(uid))."""
-    found, previous = 0, None
+def all_steps(bytecode):
+    """Every step of a request, those of child traversals included, in order."""
     for step in bytecode.step_instructions:
-        found += previous == ["V"] and step == ["has", "uid", uid]
-        previous = step
+        yield step
         for arg in step[1:]:
             child = getattr(arg, "bytecode", arg)
             if isinstance(child, Bytecode):
-                found += lookups(child, uid)
-    return found
+                yield from all_steps(child)
+
+
+def lookups(bytecode, uid):
+    """How many times a request's bytecode looks up the vertex with `uid` (V().has(uid))."""
+    steps = list(all_steps(bytecode))
+    return sum(prev == ["V"] and step == ["has", "uid", uid] for prev, step in zip(steps, steps[1:]))
 
 
 def one_by_one(g, records):
@@ -122,3 +125,29 @@ def test_step_count_is_known_before_the_traversal_is_built(lineage_graph):
         req.add(r)
         assert req.steps == before + cost
         assert len(req.traversal(lineage_graph).bytecode.step_instructions) == req.steps
+
+
+def cardinalities(bytecode):
+    return {a for step in all_steps(bytecode) for a in step[1:] if isinstance(a, Cardinality)}
+
+
+def test_new_vertices_take_list_cardinality_on_gremlite_only(lineage_graph, snapshot_graph, tmp_path):
+    from dagtrail.lineage import graph
+
+    first = task_run("RUNNING", log_stream="s/1")
+    (chunk,) = writer.plan(first)
+    # Neptune has no list cardinality; updates of existing vertices are single everywhere.
+    assert cardinalities(writer.traversal(lineage_graph, chunk).bytecode) == {Cardinality.single}
+    assert cardinalities(writer.traversal(lineage_graph, chunk, gremlite=True).bytecode) == {
+        Cardinality.single, Cardinality.list_}
+
+    reference = graph.open_graph(f"gremlite://{tmp_path / 'reference.db'}")
+    try:
+        for batch in (first, task_run("SUCCEEDED", exit_code=0), task_run("RUNNING", log_stream="s/2")):
+            writer.write(lineage_graph, batch)  # found out to be gremlite
+            writer.write(reference, batch, gremlite=False)
+        assert snapshot_graph(lineage_graph) == snapshot_graph(reference)
+    finally:
+        graph.close(reference)
+    props = lineage_graph.V().has("uid", "taskrun:run-1:fit:1").value_map().next()
+    assert props["log_stream"] == ["s/2"] and props["status"] == ["SUCCEEDED"] and props["_r_status"] == [5]

@@ -13,7 +13,8 @@ Only steps gremlite also runs (Neptune runs them natively). Within a request:
   rank (`_r_<name>`): it is only overwritten by a record of equal or higher rank. The
   guard uses `P.within(0..rank)`, which gremlite evaluates (its numeric range predicates
   do not). A vertex that does not exist is created with its properties and their ranks
-  unguarded: nothing stored can outrank them.
+  unguarded: nothing stored can outrank them (on gremlite with list cardinality: see
+  Request.traversal).
 - Edges reuse the vertices upserted before them through step labels; an endpoint with no
   record in the request is upserted once as a placeholder (label and uid only; its own
   record fills it in later). An edge is added unless `select(out).outE(label)` already
@@ -80,14 +81,18 @@ class Request:
         self.edges[(r.label, out, in_)] = None
         self.endpoints.update(dict.fromkeys((out, in_)))
 
-    def traversal(self, g: Any) -> Any:
-        """The traversal (not yet submitted) that applies the request."""
+    def traversal(self, g: Any, *, append: bool = False) -> Any:
+        """The traversal (not yet submitted) that applies the request. `append`: give new
+        vertices their properties with list cardinality, which adds a property without
+        first reading the vertex's (gremlite reads them for single and set, a third of its
+        cost of a new vertex; Neptune has no list cardinality). On a vertex just created,
+        where each name is set once, list and single leave the same vertex."""
         from gremlin_python.process.graph_traversal import __
 
         t, tags = None, {}
         placeholders = [end for end in self.endpoints if end not in self.vertices]
         for key, props in [*self.vertices.items(), *((end, {}) for end in placeholders)]:
-            t = _upsert_vertex(g, t, key, props)
+            t = _upsert_vertex(g, t, key, props, append)
             if key in self.endpoints:
                 tags[key] = f"v{len(tags)}"
                 t = t.as_(tags[key])
@@ -106,13 +111,15 @@ def request(records: Iterable[LineageRecord]) -> Request:
     return req
 
 
-def _upsert_vertex(g: Any, t: Any, key: VertexKey, props: dict[str, tuple[PropValue, int]]) -> Any:
+def _upsert_vertex(g: Any, t: Any, key: VertexKey, props: dict[str, tuple[PropValue, int]], append: bool) -> Any:
     from gremlin_python.process.graph_traversal import __
+    from gremlin_python.process.traversal import Cardinality
 
     label, uid = key
-    create = __.add_v(label).property("uid", uid)
+    card = (Cardinality.list_,) if append else ()  # none: Neptune's default, set
+    create = __.add_v(label).property(*card, "uid", uid)
     for name, (value, rank) in sorted(props.items()):
-        create = create.property(name, value).property(RANK_PREFIX + name, rank)
+        create = create.property(*card, name, value).property(*card, RANK_PREFIX + name, rank)
     if t is None:
         # fold() ends path history, so it may only open the chain, before any step label.
         found = g.V().has("uid", uid).has_label(label).limit(1).fold()

@@ -77,9 +77,10 @@ def plan(
     return chunks
 
 
-def traversal(g: Any, chunk: Sequence[LineageRecord]) -> Any:
-    """The one traversal that applies `chunk` (not yet submitted)."""
-    return upserts.request(chunk).traversal(g)
+def traversal(g: Any, chunk: Sequence[LineageRecord], *, gremlite: bool = False) -> Any:
+    """The one traversal that applies `chunk` (not yet submitted), shaped for gremlite or
+    for any Gremlin server (Neptune)."""
+    return upserts.request(chunk).traversal(g, append=gremlite)
 
 
 def write(
@@ -88,13 +89,15 @@ def write(
     *,
     max_mutations: int = MAX_MUTATIONS,
     max_steps: int | None = None,
+    gremlite: bool | None = None,
     backoff: Backoff | None = None,
     reconnect: Callable[[], Any] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> WriteStats:
     """Apply records to the graph: idempotent, order-independent, in few requests.
 
-    `max_steps` defaults to what the engine behind `g` can evaluate. A request that fails
+    `gremlite` (whether `g` is gremlite; found out when None) and `max_steps` (default: what
+    the engine behind `g` can evaluate) shape the requests. A request that fails
     with a transient error (see retry.transient) is retried with `backoff` (default
     retry.DEFAULT); after a connection error on a fresh connection from `reconnect()` when
     given. Requests already applied are not repeated."""
@@ -104,6 +107,7 @@ def write(
     sleep = sleep or _sleep
     stats = WriteStats()
     steps = max_steps if max_steps is not None else graph.max_steps(g)
+    gremlite = gremlite if gremlite is not None else graph.is_gremlite(g)
     for chunk in plan(records, max_mutations=max_mutations, max_steps=steps):
         for attempt in range(backoff.attempts):
             try:
@@ -111,7 +115,7 @@ def write(
                     g = reconnect()
                     stats.reconnects += 1
                 with _gc_paused():
-                    result = traversal(g, chunk).to_list()
+                    result = traversal(g, chunk, gremlite=gremlite).to_list()
                 break
             except Exception as exc:
                 kind = retry.transient(exc)

@@ -10,7 +10,8 @@ for (found after its clock stopped). Both interleaved, median of --repeat.
 
 The account is moto's server, in this process, reset before every handler run and filled as
 `dagtrail invoke` fills it (dagtrail.local.invoke: local mode's resources, the state machines,
-the alarm topic, Batch and ECS for the functions whose policy uses them); the interpreter
+the alarm topic, Batch and ECS for the functions whose policy uses them; artifact_events'
+manifest in the sample's bucket; results read from S3 as deployed); the interpreter
 under test only sees AWS_ENDPOINT_URL, so it needs the layer's requirements alone and runs on
 .venv-layer's Python 3.13 like the import figure. lineage_writer is left out: it writes the
 graph (gremlite locally, not in the layer; exempt from the target anyway).
@@ -127,7 +128,24 @@ class Account:
         env |= {k: v for k, v in extra.items() if v is not None}
         env |= {k: v for k, v in ref.environment.items() if k not in env}
         env.pop("POWERTOOLS_METRICS_DISABLED", None)  # as deployed: the EMF line is part of the call
+        env.pop("DAGTRAIL_RESULTS_DIR", None)  # results in S3, as deployed, not local mode's directory
         return env | {"AWS_ENDPOINT_URL": self.url}
+
+    def seed(self, function: str, event: dict) -> None:
+        """What the sample's event says exists: artifact_events' manifest, in its bucket."""
+        if function != "artifact_events":
+            return
+        import boto3
+
+        detail = event["detail"]
+        bucket, key = detail["bucket"]["name"], detail["object"]["key"]
+        s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        s3.create_bucket(Bucket=bucket)
+        manifest = {"task": key.split("/")[2], "attempt": int(key.split("/")[3]),
+                    "prefix": f"s3://{bucket}/{key.rsplit('/', 1)[0]}/",
+                    "artifacts": [{"name": "field.npy", "size": 3, "sha256": "0" * 64}]}
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
 
     def close(self) -> None:
         self.server.stop()
@@ -152,6 +170,7 @@ def first_invocations(python: Path, repeat: int, base_env: dict[str, str], only:
             runs, bases = [], []
             for i in range(repeat + 1):  # the first of each: bytecode caches, untimed
                 env = base_env | account.fresh(name)
+                account.seed(name, json.loads((EVENTS / SAMPLES[name]).read_text()))
                 run = _run(python, _HANDLER, [str(FUNCTIONS / name), str(EVENTS / SAMPLES[name])], env)
                 base = _run(python, _BASELINE, run["services"], env)
                 if i:

@@ -65,6 +65,8 @@ BENCHES = [
                 "median, tracing off) as a ratio to `import boto3` measured the same way, on Python 3.13 "
                 "with the layer's requirements alone (.venv-layer, as Lambda loads them) and, for "
                 "comparison, .venv's 3.11; a floor row (boto3 + pydantic with one model + Powertools); "
+                "import + first invocation of each handler on moto (a sample from events/) against "
+                "`import boto3` + the clients that call used, so that work moved out of import shows; "
                 "`sam build` sizes (function + layer, unzipped) against Lambda's 250 MB limit."),
     Bench("handler_throughput", "Handler throughput: job_events", 9, 900, ["--events", "40"],
           about="job_events over a stream of 10,000 Batch state change events against moto "

@@ -402,3 +402,295 @@ def test_step_functions_import_leaves_the_batch_and_ec2_backends_unloaded_until_
            "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_what_fast_update_items_replaces_is_still_there():
+    """fast_update_items copies moto's update_item up to the first write and models every
+    check its validators make: a new step or validator in moto must be looked at first."""
+    import ast
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+    from moto.dynamodb.parsing import executors, validators
+
+    assert list(inspect.signature(DynamoDBBackend.update_item).parameters) == [
+        "self", "table_name", "key", "update_expression", "expression_attribute_names",
+        "expression_attribute_values", "attribute_updates", "expected", "condition_expression",
+        "return_values_on_condition_check_failure"]
+    source = inspect.getsource(DynamoDBBackend.update_item)
+    steps = ["UpdateExpressionParser.make(update_expression)",
+             "hash_value = DynamoType(key[table.hash_key_attr])",
+             "item = table.get_item(hash_value, range_value)", "orig_item = copy.deepcopy(item)",
+             "if not get_expected(expected).expr(item):", "condition_op = condition_expression_parser.parse()",
+             "if not condition_op.expr(item):", "if item is None:", "item = Item(hash_value, range_value, attrs={})",
+             "table.put_item(data)", "validated_ast = validator.validate()", "validated_ast.normalize()",
+             "UpdateExpressionExecutor(", "except ItemSizeTooLarge:", "table.stream_shard.add(orig_item, item)"]
+    at = [source.find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), [s for s, i in zip(steps, at) if i == -1] or "moved"
+    called = [node.func.id for node in ast.walk(ast.parse(inspect.getsource(
+        validators.UpdateExpressionValidator.get_ast_processors).strip().replace("def ", "def _", 1)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    assert called == ["ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator",
+                      "ExpressionAttributeValueProcessor", "ExpressionAttributeResolvingProcessor",
+                      "UpdateExpressionFunctionEvaluator", "NoneExistingPathChecker", "ExecuteOperations",
+                      "TypeMismatchValidator", "EmptyStringKeyValueValidator"]
+    assert "key = node.children[0].children[0].children[0]" in inspect.getsource(validators.TypeMismatchValidator)
+    assert "> 405000" in inspect.getsource(LimitedSizeDict.__setitem__)
+    assert set(executors.UpdateExpressionExecutor.execution_map) == {
+        validators.UpdateExpressionSetAction, validators.UpdateExpressionAddAction,
+        validators.UpdateExpressionRemoveAction, validators.UpdateExpressionDeleteAction}
+
+
+# Attributes of the generated updates: the table's keys, its index keys (declared S), a
+# reserved word and plain ones.
+_ATTRS = ["a", "b", "n", "open_job", "updated_at", "status", "pk", "sk"]
+_BIG = "x" * 150_000  # three of them pass moto's item size limit
+
+
+def _values():
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(
+        st.sampled_from(["", "o", "p", "2026-01-01"]).map(lambda s: {"S": s}),
+        st.integers(-3, 3).map(lambda i: {"N": str(i)}), st.just({"N": "1.5"}),
+        st.booleans().map(lambda b: {"BOOL": b}), st.just({"NULL": True}),
+        st.sampled_from([b"", b"\x00"]).map(lambda b: {"B": b}),
+        st.just({"SS": ["x", "y"]}), st.just({"NS": ["1", "2"]}))
+    nested = st.one_of(scalar, st.lists(scalar, max_size=2).map(lambda v: {"L": v}),
+                       st.dictionaries(st.sampled_from(["k", "m"]), scalar, max_size=2).map(lambda v: {"M": v}))
+    return st.integers(0, 29).flatmap(lambda i: st.just({"S": _BIG}) if i == 0 else nested)
+
+
+@pytest.fixture(scope="module")
+def _strategies():
+    from hypothesis import strategies as st
+
+    values = _values()
+
+    @st.composite
+    def update(draw):
+        """One UpdateItem (or a transaction of one): SET / if_not_exists / REMOVE / ADD of
+        existing and missing attributes. Half of them `wild`: also key, index and reserved
+        attributes, undefined names, two actions on one attribute, and what the plan leaves
+        to moto (nested paths, list_append, DELETE)."""
+        wild = draw(st.booleans())
+        names: dict[str, str] = {}
+        vals: dict[str, dict] = {}
+        tame = iter(draw(st.permutations(["a", "b", "n", "c", "open_job", "updated_at"])))
+
+        def path(target=False):
+            attr = draw(st.sampled_from(_ATTRS if wild else ["a", "b", "n", "c"])) if wild or not target else next(tame)
+            style = draw(st.sampled_from(["plain", "name", "name", "alias", "unmapped", "nested"] if wild else
+                                         ["plain", "name"]))
+            if attr in ("status", "open_job", "updated_at") and not wild:
+                style = "name"  # a reserved word; index keys (whose type moto checks only by plain name)
+            if style == "plain":
+                return attr
+            if style == "nested":
+                return draw(st.sampled_from([f"{attr}.k", f"{attr}[0]", f"#{attr}.m"]))
+            placeholder = {"name": f"#{attr}", "alias": f"#al_{attr}", "unmapped": "#nope"}[style]
+            if style != "unmapped":
+                names[placeholder] = attr
+            return placeholder
+
+        def value(number=False):
+            name = f":v{draw(st.integers(0, 3))}" if wild else f":{'n' if number else 'v'}{len(vals)}"
+            vals.setdefault(name, draw(values) if wild or not number else {"N": str(draw(st.integers(-2, 2)))})
+            return name
+
+        def counter():
+            kind = draw(st.sampled_from(["plain", "name", "ine", "ine", "value", "value"]))
+            if kind == "name":
+                names["#n"] = "n"
+            return {"plain": lambda: "n", "name": lambda: "#n", "value": lambda: value(True),
+                    "ine": lambda: f"if_not_exists(n, {value(True)})"}[kind]()
+
+        def operand(depth=0):
+            kinds = ["value"] * 4 + ["path", "ine", "ine"] + (["plus", "minus", "append"] if depth == 0 else [])
+            kind = draw(st.sampled_from(kinds if wild else ["value", "value", "value", "ine", "ine", "path", "plus"]))
+            if kind == "value":
+                return value()
+            if kind == "path":
+                return path()
+            if kind == "ine":
+                return f"if_not_exists({path()}, {draw(st.sampled_from([value, value, path] if wild else [value]))()})"
+            if kind == "append":
+                return f"list_append({path()}, {value()})"
+            if not wild:
+                return f"{counter()} {draw(st.sampled_from(['+', '-']))} {counter()}"
+            return f"{operand(1)} {'+' if kind == 'plus' else '-'} {operand(1)}"
+
+        clauses: dict[str, list[str]] = {}
+        for _ in range(draw(st.integers(1, 4))):
+            kind = draw(st.sampled_from(["SET"] * 5 + ["REMOVE"] * 2 + ["ADD"] * 2 + (["DELETE"] if wild else [])))
+            target = path(target=True)
+            action = {"SET": lambda: f"{target} = {operand()}", "REMOVE": lambda: target,
+                      "ADD": lambda: f"{target} {value(number=not wild or draw(st.booleans()))}",
+                      "DELETE": lambda: f"{target} {value()}"}[kind]()
+            clauses.setdefault(kind, []).append(action)
+        order = draw(st.permutations(sorted(clauses)))
+        text = " ".join(f"{kind} {', '.join(clauses[kind])}" for kind in order)
+        if wild and draw(st.integers(0, 9)) == 0:
+            text += " SET b = :v0"  # a second SET clause
+            vals.setdefault(":v0", {"S": "p"})
+        condition = draw(st.sampled_from([None] * (2 if wild else 6) + ["attribute_exists(#c)", "attribute_not_exists(#c)",
+                                          "attribute_not_exists(pk) OR n < :c", "n < :c"]))
+        if condition and "#c" in condition:
+            names["#c"] = draw(st.sampled_from(["a", "n", "open_job"]))
+        if condition and ":c" in condition:
+            vals[":c"] = {"N": "2"}
+        if wild and vals and draw(st.integers(0, 4)) == 0:
+            del vals[draw(st.sampled_from(sorted(vals)))]  # undefined (or, for :c, unused) value
+        call = _u(text, vals, names, key=draw(st.sampled_from(["k1", "k2", "k3"])),
+                  **({"ConditionExpression": condition} if condition else {}))["update"]
+        if draw(st.integers(0, 5)) == 0:
+            del call["ReturnValues"]  # not a transaction's
+            return {"transact": call}
+        call["ReturnValues"] = draw(st.sampled_from(["NONE", "ALL_NEW", "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD"]))
+        return {"update": call}
+
+    item = st.fixed_dictionaries(
+        {"pk": st.sampled_from(["k1", "k2"]).map(lambda k: {"S": k}), "sk": st.just({"S": "s"})},
+        optional={"a": values, "b": values, "n": st.integers(-2, 2).map(lambda i: {"N": str(i)}),
+                  "open_job": st.just({"S": "o"}), "updated_at": st.just({"S": "2026-01-01"})})
+    return st.lists(item, max_size=3), st.lists(update(), min_size=1, max_size=5)
+
+
+def _replay(ddb, table: str, puts: list, updates: list) -> list:
+    """What each write answered (or the error it raised), then the table and its index."""
+    from botocore.exceptions import ClientError
+
+    out = []
+    for item in puts:
+        ddb.put_item(TableName=table, Item=item)
+    for update in updates:
+        try:
+            if "transact" in update:
+                resp = ddb.transact_write_items(TransactItems=[{"Update": {"TableName": table, **update["transact"]}}])
+            else:
+                resp = ddb.update_item(TableName=table, **update["update"])
+            resp.pop("ResponseMetadata", None)
+            out.append(resp)
+        except ClientError as exc:
+            out.append((exc.response["Error"], exc.response.get("CancellationReasons")))
+        except Exception as exc:  # moto's own bugs (a KeyError for an undefined :value) alike
+            out.append((type(exc).__name__, str(exc)))
+    out.append(sorted(ddb.scan(TableName=table)["Items"], key=lambda i: i["pk"]["S"]))
+    out.append(ddb.query(TableName=table, IndexName="open-jobs", KeyConditionExpression="open_job = :o",
+                         ExpressionAttributeValues={":o": {"S": "o"}})["Items"])
+    return out
+
+
+class _Differential:
+    """Runs a story on moto as it is and on moto with the local patches (fast_update_items on
+    top of the expression caches), in two regions of one mock; counts the backend calls of
+    the patched side and how many of them fell back to moto's own code."""
+
+    def __init__(self) -> None:
+        from moto.dynamodb.models import DynamoDBBackend
+
+        self.backend = DynamoDBBackend
+        self.plain = DynamoDBBackend.update_item
+        self.counts = {"calls": 0, "moto": 0}
+        self.tables = iter(range(10**6))
+
+    def _counting(self, method, key):
+        def update_item(*args, **kwargs):
+            self.counts[key] += 1
+            return method(*args, **kwargs)
+        return update_item
+
+    def answers(self, puts: list, updates: list) -> list[str]:
+        from dagtrail.runs.table import table_definition
+
+        table = f"t{next(self.tables)}"
+        out = []
+        for region, patched in (("us-east-1", False), ("us-west-2", True)):
+            ddb = boto3.client("dynamodb", region_name=region)
+            ddb.create_table(**table_definition(table))
+            undo = []
+            try:
+                if patched:
+                    self.backend.update_item = self._counting(self.plain, "moto")  # what falls back
+                    undo = [moto_patches.cached_update_expressions(), moto_patches.fast_update_expressions(),
+                            moto_patches.fast_update_items()]
+                    self.backend.update_item = self._counting(self.backend.update_item, "calls")
+                # Attribute order too: moto answers in the order the item's attributes were set.
+                out.append(json.dumps(_replay(ddb, table, puts, updates), default=repr))
+            finally:
+                for fn in reversed(undo):
+                    fn()
+                self.backend.update_item = self.plain
+        return out
+
+
+def test_fast_update_items_answers_and_stores_what_moto_does(aws_mock, _strategies):
+    """Differential over generated stories: every answer, error, stored item and index entry
+    the same, with and without the patch."""
+    from hypothesis import HealthCheck, given, settings
+
+    puts_strategy, updates_strategy = _strategies
+    differential = _Differential()
+
+    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(puts=puts_strategy, updates=updates_strategy)
+    def story(puts, updates):
+        plain, fast = differential.answers(puts, updates)
+        assert plain == fast
+
+    story()
+    counts = differential.counts
+    # Both sides of the patch were exercised: many calls planned, many left to moto.
+    assert counts["calls"] - counts["moto"] > 100 and counts["moto"] > 100, counts
+
+
+def _u(expression: str, values: dict | None = None, names: dict | None = None, key: str = "k1", **extra) -> dict:
+    call = {"Key": {"pk": {"S": key}, "sk": {"S": "s"}}, "UpdateExpression": expression, "ReturnValues": "ALL_NEW"}
+    call.update({"ExpressionAttributeValues": values} if values else {})
+    call.update({"ExpressionAttributeNames": names} if names else {})
+    return {"update": call | extra}
+
+
+_M = {"M": {"k": {"S": "x"}}}
+_HAZARDS = [
+    # One value for two attributes, and one attribute SET from another: moto stores separate
+    # objects for the first, the same object for the second, which a later nested SET shows.
+    [_u("SET a = :m, b = :m", {":m": _M}), _u("SET c = a", key="k1"),
+     _u("SET a.k = :y", {":y": {"S": "y"}}), _u("SET b.k = :z, d = if_not_exists(c, :y)", {":z": {"S": "z"},
+                                                                                         ":y": {"S": "y"}})],
+    # Declared index attributes written by plain name (checked) and by #name (not checked).
+    [_u("SET open_job = :n", {":n": {"N": "1"}}), _u("SET #o = :n", {":n": {"N": "1"}}, {"#o": "open_job"}),
+     _u("SET updated_at = :e", {":e": {"S": ""}}), _u("SET #u = :e", {":e": {"S": ""}}, {"#u": "updated_at"}),
+     _u("SET updated_at = :t, open_job = :o", {":t": {"S": "2026"}, ":o": {"S": "o"}}, key="k2")],
+    # The item size limit, on a new item and on an existing one; nothing half-written.
+    [_u("SET a = :big", {":big": {"S": _BIG}}), _u("SET b = :big, c = :big", {":big": {"S": _BIG}}),
+     _u("SET b = :big, c = :big, d = :big", {":big": {"S": _BIG}}, key="k2"),
+     _u("REMOVE a SET b = :big, c = :big", {":big": {"S": _BIG}})],
+    # Refused: the same attribute twice, a key, a reserved word, ADD of a string, a sum with
+    # a missing attribute, an undefined name; then planned again.
+    [_u("SET #a = :v, #b = :v", {":v": {"S": "v"}}, {"#a": "a", "#b": "a"}), _u("REMOVE sk"),
+     _u("SET status = :v", {":v": {"S": "v"}}), _u("ADD n :v", {":v": {"S": "v"}}),
+     _u("SET n = nope + :one", {":one": {"N": "1"}}), _u("SET #a = :v, b = #c", {":v": {"S": "v"}}, {"#a": "a"}),
+     _u("SET n = if_not_exists(n, :zero) + :one, #t = if_not_exists(n, :zero) + :one REMOVE a, c",
+        {":zero": {"N": "0"}, ":one": {"N": "1"}}, {"#t": "tok"}), _u("ADD n :half", {":half": {"N": "0.5"}})],
+    # Conditions that pass and fail, on new and existing items, with each ReturnValues.
+    [_u("SET a = :v", {":v": {"S": "v"}, ":c": {"N": "2"}}, ConditionExpression="attribute_not_exists(n) OR n < :c",
+        ReturnValues=rv, ReturnValuesOnConditionCheckFailure="ALL_OLD") for rv in ("NONE", "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD", "ALL_NEW")] +
+    [_u("ADD n :two", {":two": {"N": "2"}}), _u("SET a = :w", {":w": {"S": "w"}, ":c": {"N": "2"}},
+                                                ConditionExpression="n < :c", ReturnValuesOnConditionCheckFailure="ALL_OLD")],
+]
+
+
+def test_fast_update_items_answer_what_moto_does_on_each_hazard(aws_mock):
+    """The cases a random story rarely reaches, each written out."""
+    differential = _Differential()
+    said = ""
+    for story in _HAZARDS:
+        plain, fast = differential.answers([], story)
+        assert plain == fast, story
+        said += plain
+    for refusal in ("Item size to update has exceeded", "Type mismatch for key open_job",
+                    "empty string value", "Two document paths", "Cannot update attribute sk",
+                    "reserved keyword", "ConditionalCheckFailed", "An expression attribute name used"):
+        assert refusal in said, refusal
+    assert differential.counts["calls"] > differential.counts["moto"] > 10

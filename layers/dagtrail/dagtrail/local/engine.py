@@ -157,6 +157,7 @@ class LocalRun:
                 undo.append(moto_patches.on_execution_end(self._execution_ended))
                 undo.append(moto_patches.cached_update_expressions())
                 undo.append(moto_patches.fast_update_expressions())
+                undo.append(moto_patches.fast_update_items())
                 undo.append(moto_patches.fast_attribute_picker())
                 if self.retry_sleep_factor != 1.0:
                     undo.append(moto_patches.fast_retries(self.retry_sleep_factor))

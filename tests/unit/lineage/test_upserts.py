@@ -151,3 +151,13 @@ def test_new_vertices_take_list_cardinality_on_gremlite_only(lineage_graph, snap
         graph.close(reference)
     props = lineage_graph.V().has("uid", "taskrun:run-1:fit:1").value_map().next()
     assert props["log_stream"] == ["s/2"] and props["status"] == ["SUCCEEDED"] and props["_r_status"] == [5]
+
+
+def test_merging_keeps_the_highest_rank_whatever_the_order():
+    running, succeeded = (next(r for r in task_run(s, log_stream=s) if r.label == "TaskRun")
+                          for s in ("RUNNING", "SUCCEEDED"))
+    pending = next(r for r in task_run("PENDING", job_id="job-1") if r.label == "TaskRun")
+    for order in ([running, succeeded, pending], [succeeded, pending, running], [pending, running, succeeded]):
+        (props,) = upserts.request(order).vertices.values()
+        assert props["status"] == ("SUCCEEDED", 5) and props["log_stream"] == ("SUCCEEDED", 5)
+        assert props["job_id"] == ("job-1", 1)

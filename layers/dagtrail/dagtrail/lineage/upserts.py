@@ -3,8 +3,8 @@
 Only steps gremlite also runs (Neptune runs them natively). Within a request:
 
 - Records of the same vertex are merged into one upsert: per property, the value and rank
-  of the last record in plan order (ranks ascending), which is what applying them one by
-  one leaves behind.
+  of the highest-ranked record that sets it (of those, the last), which is what applying
+  them one by one leaves behind.
 - Vertices come before edges, each looked up once: `V().has('uid', x).hasLabel(label)`,
   uid first, because gremlite turns `has(label, 'uid', x)` into an SQL subquery over every
   vertex of that label (a cost growing with the graph), while uid first is one index probe
@@ -75,7 +75,10 @@ class Request:
         if r.op == "vertex":
             props = self.vertices.setdefault((r.label, r.uid), {})
             for name, value in r.props.items():
-                props[name] = (value, r.rank)
+                # As applying the records one by one would: a higher rank wins, a tie goes
+                # to the later record (plan order has ranks ascending anyway).
+                if name not in props or r.rank >= props[name][1]:
+                    props[name] = (value, r.rank)
             return
         out, in_ = (r.out_label, r.out_uid), (r.in_label, r.in_uid)
         self.edges[(r.label, out, in_)] = None

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from dagtrail.events.routing import load_template
-from tests.sam_tools import SAM_BIN, sam_env
+from tests.sam_tools import SAM_BIN, python313, sam_env
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -291,6 +291,44 @@ def test_sam_build_builds_every_function_and_the_layer(sam_build):
     assert (layer / "dagtrail" / "__init__.py").is_file()
     assert list((layer / "pydantic_core").glob("*aarch64*.so")), "layer wheels are not arm64"
     assert (layer / "gremlin_python").is_dir() and (layer / "aws_lambda_powertools").is_dir()
+
+
+def _pyc(source: Path) -> Path:
+    return source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+
+
+@pytest.mark.timeout(900)
+def test_built_layer_ships_python313_bytecode_lambda_never_rechecks(sam_build):
+    """/opt is read-only: without bytecode in the layer every cold start compiles it from source.
+    A pyc header is magic, flags (bit 0: hash-based, bit 1: check the source), then the source
+    hash; unchecked-hash (flags 1) because a zip's timestamps cannot be trusted."""
+    done, build = sam_build
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    layer = build / "DagtrailLayer" / "python"
+    sources = sorted((layer / "dagtrail").rglob("*.py")) + [
+        layer / "pydantic" / "main.py", layer / "pydantic" / "_internal" / "_generate_schema.py",
+        layer / "aws_lambda_powertools" / "logging" / "logger.py", layer / "boto3" / "session.py"]
+    assert len(sources) > 20
+    assert [str(s.relative_to(layer)) for s in sources if not _pyc(s).is_file()] == []
+    runtime = python313()
+    assert runtime is not None  # sam build needed it
+    expected = json.loads(subprocess.run(
+        [str(runtime), "-c", "import importlib.util, json, sys\n"
+         "print(json.dumps([importlib.util.MAGIC_NUMBER.hex()]"
+         " + [importlib.util.source_hash(open(p, 'rb').read()).hex() for p in sys.argv[1:]]))",
+         *map(str, sources)], capture_output=True, text=True, check=True).stdout)
+    magic, hashes = expected[0], expected[1:]
+    for source, source_hash in zip(sources, hashes, strict=True):
+        header = _pyc(source).read_bytes()[:16]
+        where = source.relative_to(layer)
+        assert header[:4].hex() == magic, f"{where}: not python3.13 bytecode"
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{where}: not unchecked-hash"
+        assert header[8:].hex() == source_hash, f"{where}: bytecode of another source"
+    # The same pins a python3.13 build installed, and the same arm64 wheels.
+    pins = [line.split("==") for line in (REPO / "layers/dagtrail/requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    installed = {p.name.lower() for p in layer.glob("*.dist-info")}
+    assert [n for n, v in pins if f"{n.lower().replace('-', '_')}-{v}.dist-info" not in installed] == []
 
 
 def test_transformed_template_iam_is_least_privilege(transformed):

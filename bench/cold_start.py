@@ -1,13 +1,20 @@
 """Cold start: handler import time against `import boto3`, and built sizes against Lambda's limit.
 
 Import time: each functions/<name>/app.py imported in a fresh interpreter under
-`python -X importtime` (the cumulative time of its `app` line), with the environment
-Powertools reads at import and tracing off; `import boto3` measured the same way,
-interleaved, in the same run. One untimed import first (bytecode caches), then the median
-of --repeat runs. Target: every handler ≤ 1.5× boto3, except lineage_writer (it loads
-gremlinpython on purpose). The interpreter is .venv-layer's (`make bench` builds it: the
-layer's requirements alone on python3.13, Lambda's runtime), and .venv's (CPython 3.11 with
-the dev and local-mode packages) for comparison. A reference row, "floor", imports boto3,
+`python -X importtime` (the cumulative time of its `app` line); `import boto3` measured the
+same way, interleaved, in the same run; the median of --repeat runs after an untimed one.
+What is imported is what Lambda loads: a copy of layers/dagtrail/dagtrail compiled to
+unchecked-hash bytecode by the interpreter under test, as layers/dagtrail/Makefile ships it,
+and a copy of the handler's app.py as source (sam builds the functions without bytecode, and
+/var/task is read-only, so Lambda compiles it on every cold start: so does the bench, with
+PYTHONDONTWRITEBYTECODE=1). The layer's packages (boto3, pydantic, Powertools) come from the
+interpreter's site-packages, whose bytecode pip wrote (timestamp-checked, where the layer's is
+unchecked: a stat per module more). The environment is template.yaml's Globals literals
+(PYDANTIC_DISABLE_PLUGINS, ...), the variables Powertools reads at import, tracing off.
+Target: every handler ≤ 1.5× boto3, except lineage_writer (it loads gremlinpython on purpose).
+The interpreter is .venv-layer's (`make bench` builds it: the layer's requirements alone on
+python3.13, Lambda's runtime), and .venv's (CPython 3.11 with the dev and local-mode
+packages) for comparison. A reference row, "floor", imports boto3,
 pydantic with one model and Powertools' Logger and Metrics: what any handler that keeps a
 pydantic model at its boundary pays before its own code.
 
@@ -32,10 +39,12 @@ import argparse
 import json
 import resource
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
@@ -54,13 +63,47 @@ FLOOR = ("import boto3, pydantic\nclass Floor(pydantic.BaseModel):\n    a: int\n
          "from aws_lambda_powertools import Logger, Metrics")
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGTRAIL_", "POWERTOOLS_"))}
-    return env | {
+class Code(NamedTuple):
+    """The handlers' code as Lambda loads it: the layer's dagtrail package, the functions."""
+
+    layer: Path  # on PYTHONPATH, as /opt/python
+    functions: Path  # functions/<name>/app.py, as /var/task
+
+
+def compiled_code(python: Path, dest: Path) -> Code:
+    """Copies of dagtrail (compiled by `python`, unchecked-hash, as the layer's Makefile does)
+    and of each app.py (source, as sam builds a function), so no bytecode the repository's
+    own runs wrote is read."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    layer, functions = dest / "layer", dest / "functions"
+    shutil.copytree(REPO / "layers" / "dagtrail" / "dagtrail", layer / "dagtrail", ignore=ignore)
+    for app in FUNCTIONS.glob("*/app.py"):
+        (functions / app.parent.name).mkdir(parents=True)
+        shutil.copy2(app, functions / app.parent.name / "app.py")
+    subprocess.run([str(python), "-m", "compileall", "-q", "-f", "--invalidation-mode", "unchecked-hash",
+                    str(layer)], check=True, capture_output=True, timeout=300)
+    return Code(layer, functions)
+
+
+def template_environment() -> dict[str, str]:
+    """template.yaml's Globals variables with literal values (PYDANTIC_DISABLE_PLUGINS, ...);
+    the stack's resource names (DAGTRAIL_*) are the account's, set by first_invocation."""
+    from dagtrail.events.routing import load_template
+
+    function = (load_template(REPO / "template.yaml").get("Globals") or {}).get("Function") or {}
+    variables = (function.get("Environment") or {}).get("Variables") or {}
+    return {k: str(v) for k, v in variables.items()
+            if isinstance(v, (str, int, float, bool)) and not k.startswith("DAGTRAIL_")}
+
+
+def _env(layer: Path) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DAGTRAIL_", "POWERTOOLS_", "PYDANTIC_"))}
+    return env | template_environment() | {
         "POWERTOOLS_SERVICE_NAME": "bench", "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "dagtrail", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-        "PYTHONPATH": str(REPO / "layers" / "dagtrail"),
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        # /opt and /var/task are read-only: nothing a sample compiles is kept for the next.
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(layer),
     }
 
 
@@ -69,7 +112,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def import_us(python: Path, module: str, path: Path | None) -> tuple[int, list[tuple[int, str]], float]:
+def import_us(python: Path, module: str, path: Path | None, layer: Path) -> tuple[int, list[tuple[int, str]], float]:
     """Cumulative import time of `module` in microseconds, its heaviest direct imports, and
     the interpreter's CPU seconds (load moves wall time far more than CPU time).
     module "floor": the top-level imports of FLOOR, summed; "pass": an empty interpreter."""
@@ -78,7 +121,7 @@ def import_us(python: Path, module: str, path: Path | None) -> tuple[int, list[t
     else:
         code = f"import sys; sys.path.insert(0, {str(path)!r}); import {module}" if path else f"import {module}"
     before = _cpu()
-    done = subprocess.run([str(python), "-X", "importtime", "-c", code], env=_env(), capture_output=True,
+    done = subprocess.run([str(python), "-X", "importtime", "-c", code], env=_env(layer), capture_output=True,
                           text=True, timeout=120, cwd=tempfile.gettempdir())
     cpu = _cpu() - before
     if done.returncode != 0:
@@ -101,22 +144,23 @@ def import_us(python: Path, module: str, path: Path | None) -> tuple[int, list[t
     return parsed[at][0], sorted(direct, reverse=True)[:3], cpu
 
 
-def _one(python: Path, name: str) -> tuple[int, list[tuple[int, str]], float]:
+def _one(python: Path, name: str, code: Code) -> tuple[int, list[tuple[int, str]], float]:
     if name in ("boto3", "floor", "pass"):
-        return import_us(python, name, None)
-    return import_us(python, "app", FUNCTIONS / name)
+        return import_us(python, name, None, code.layer)
+    return import_us(python, "app", code.functions / name, code.layer)
 
 
-def import_times(python: Path, repeat: int, only: list[str] | None = None, warm: bool = True) -> dict:
-    handlers = sorted(p.name for p in FUNCTIONS.iterdir() if (p / "app.py").exists() and (not only or p.name in only))
+def import_times(python: Path, repeat: int, code: Code, only: list[str] | None = None, warm: bool = True) -> dict:
+    handlers = sorted(p.name for p in code.functions.iterdir()
+                      if (p / "app.py").exists() and (not only or p.name in only))
     samples: dict[str, list[int]] = {name: [] for name in [*handlers, "floor", "boto3", "pass"]}
     cpu: dict[str, list[float]] = {name: [] for name in samples}
     heaviest: dict[str, list] = {}
-    for name in samples if warm else ():  # warm bytecode caches, untimed
-        _one(python, name)
+    for name in samples if warm else ():  # warm the page cache, untimed
+        _one(python, name, code)
     for _ in range(repeat):
         for name in samples:  # interleaved, so load changes fall on every module alike
-            us, top, seconds = _one(python, name)
+            us, top, seconds = _one(python, name, code)
             samples[name].append(us)
             cpu[name].append(seconds)
             heaviest[name] = top
@@ -241,10 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     pythons = [LAYER_PYTHON] if LAYER_PYTHON.exists() else []
     if not pythons or not args.quick:
         pythons.append(Path(sys.executable))
-    result = {"machine": machine(), "repeat": args.repeat}
-    result["imports"] = [import_times(python, args.repeat, args.handler, warm=not args.quick) for python in pythons]
-    for python, imports in zip(pythons, result["imports"]) if args.invoke_repeat else ():
-        imports["first_invocation"] = first_invocations(python, args.invoke_repeat, _env(), args.handler)
+    result = {"machine": machine(), "repeat": args.repeat, "imports": []}
+    with tempfile.TemporaryDirectory(prefix="dagtrail-bench-code-") as tmp:
+        for i, python in enumerate(pythons):
+            code = compiled_code(python, Path(tmp, str(i)))
+            result["imports"].append(import_times(python, args.repeat, code, args.handler, warm=not args.quick))
+        for i, (python, imports) in enumerate(zip(pythons, result["imports"]) if args.invoke_repeat else ()):
+            code = Code(Path(tmp, str(i), "layer"), Path(tmp, str(i), "functions"))
+            imports["first_invocation"] = first_invocations(python, args.invoke_repeat, _env(code.layer),
+                                                            args.handler, code.functions)
     result["sizes"] = {"error": "skipped (--quick or --no-build)"} if args.no_build else built_sizes(args.build_timeout)
     result["figures"] = figures(result["imports"], result["sizes"])
     write_result(args.out, result)

@@ -160,18 +160,20 @@ def _run(python: Path, code: str, args: list[str], env: dict[str, str]) -> dict:
     return json.loads(lines[-1].removeprefix(_MARK))
 
 
-def first_invocations(python: Path, repeat: int, base_env: dict[str, str], only: list[str] | None = None) -> dict:
-    """Per handler: median import + first invocation, the baseline's, and their ratio."""
+def first_invocations(python: Path, repeat: int, base_env: dict[str, str], only: list[str] | None = None,
+                      functions: Path = FUNCTIONS) -> dict:
+    """Per handler: median import + first invocation, the baseline's, and their ratio.
+    functions: where functions/<name>/app.py are (cold_start's copies, beside its compiled layer)."""
     handlers = [h for h in sorted(SAMPLES) if h not in SKIP and (not only or h in only)]
     account = Account()
     out: dict[str, dict] = {}
     try:
         for name in handlers:
             runs, bases = [], []
-            for i in range(repeat + 1):  # the first of each: bytecode caches, untimed
+            for i in range(repeat + 1):  # the first of each: the page cache, untimed
                 env = base_env | account.fresh(name)
                 account.seed(name, json.loads((EVENTS / SAMPLES[name]).read_text()))
-                run = _run(python, _HANDLER, [str(FUNCTIONS / name), str(EVENTS / SAMPLES[name])], env)
+                run = _run(python, _HANDLER, [str(functions / name), str(EVENTS / SAMPLES[name])], env)
                 base = _run(python, _BASELINE, run["services"], env)
                 if i:
                     runs.append(run)

@@ -63,8 +63,9 @@ BENCHES = [
     Bench("cold_start", "Cold start: handler imports and built sizes", 9, 900, ["--quick"],
           about="Import time of each functions/*/app.py in a fresh interpreter (`-X importtime`, "
                 "median, tracing off) as a ratio to `import boto3` measured the same way, on Python 3.13 "
-                "with the layer's requirements alone (.venv-layer, as Lambda loads them) and, for "
-                "comparison, .venv's 3.11; a floor row (boto3 + pydantic with one model + Powertools); "
+                "with the layer's requirements alone (.venv-layer) and, for comparison, .venv's 3.11, "
+                "as Lambda loads them: dagtrail from unchecked-hash bytecode (as the layer ships it), "
+                "app.py from source, template.yaml's Globals environment; a floor row (boto3 + pydantic with one model + Powertools); "
                 "import + first invocation of each handler on moto (a sample from events/) against "
                 "`import boto3` + the clients that call used, so that work moved out of import shows; "
                 "`sam build` sizes (function + layer, unzipped) against Lambda's 250 MB limit."),

@@ -30,6 +30,12 @@ def client(service: str, region: str | None = None) -> Any:
         return _session().client(service, region_name=region, config=_CONFIG)
 
 
+def new_client(service: str, region: str | None, config: Config, **credentials: str) -> Any:
+    """An uncached client from the shared session with the caller's own settings."""
+    with _LOCK:
+        return _session().client(service, region_name=region, config=config, **credentials)
+
+
 def reset_clients() -> None:
     """Forget cached clients and the session (tests and local mode switch endpoints and credentials)."""
     client.cache_clear()

@@ -28,6 +28,15 @@ def test_the_retry_sleep_is_still_time_sleep_in_retrier_decl():
     assert "time.sleep(" in inspect.getsource(retrier_decl)
 
 
+def _lambda_function() -> tuple[str, str]:
+    """A role and a Lambda function for moto's state machines to call (dispatch answers it)."""
+    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    arn = boto3.client("lambda").create_function(
+        FunctionName="Fn", Runtime="python3.13", Role=role, Handler="app.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
+    return role, arn
+
+
 def test_lambda_invoke_dispatches_to_our_function_and_errors_carry_the_class_name(aws_mock):
     calls = []
 
@@ -79,10 +88,7 @@ def test_each_retry_of_a_callback_state_gets_a_new_token(aws_mock):
     undo = [moto_patches.install_lambda_dispatch(dispatch), moto_patches.fresh_token_per_attempt(),
             moto_patches.fast_retries(0.0)]
     try:
-        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        arn = boto3.client("lambda").create_function(
-            FunctionName="Fn", Runtime="python3.13", Role=role, Handler="app.handler",
-            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
+        role, arn = _lambda_function()
         sfn = boto3.client("stepfunctions")
         machine = sfn.create_state_machine(name="m", roleArn=role, definition=json.dumps({
             "StartAt": "T", "States": {"T": {
@@ -694,3 +700,138 @@ def test_fast_update_items_answer_what_moto_does_on_each_hazard(aws_mock):
                     "reserved keyword", "ConditionalCheckFailed", "An expression attribute name used"):
         assert refusal in said, refusal
     assert differential.counts["calls"] > differential.counts["moto"] > 10
+
+
+def _wait_done(sfn, execution: str) -> dict:
+    import time
+
+    for _ in range(500):
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.02)
+    raise AssertionError(f"{execution} still running")
+
+
+def test_what_parse_once_and_shared_sfn_clients_replace_is_still_there():
+    from pathlib import Path
+
+    from moto.stepfunctions.parser import models
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    assert "AmazonStateLanguageParser.parse(definition)" in inspect.getsource(
+        models.StepFunctionsParserBackend._validate_definition)
+    assert "_validate_definition(definition=definition)" in inspect.getsource(
+        models.StepFunctionsParserBackend.create_state_machine)
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(execution_worker.ExecutionWorker)
+    # every module that takes boto_client_for by name is loaded with the parser, so the patch sees it
+    import moto.stepfunctions.parser as parser_package
+
+    root = Path(parser_package.__file__).parent
+    importers = {".".join(("moto", "stepfunctions", "parser", *p.relative_to(root).with_suffix("").parts))
+                 for p in root.rglob("*.py") if "import boto_client_for" in p.read_text()}
+    assert len(importers) == 13, "moto changed who calls boto_client_for: re-check shared_sfn_clients"
+    import sys
+
+    from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401
+
+    assert importers <= set(sys.modules)
+
+
+def _lambda_machine(sfn, role: str, arn: str, tasks: int) -> str:
+    states = {f"T{i}": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": arn, "Payload": {"i": i}}, "ResultSelector": {"p.$": "$.Payload"},
+                        **({"Next": f"T{i + 1}"} if i + 1 < tasks else {"End": True})} for i in range(tasks)}
+    return sfn.create_state_machine(name="chain", roleArn=role, definition=json.dumps(
+        {"StartAt": "T0", "States": states}))["stateMachineArn"]
+
+
+def test_parse_once_and_shared_clients_run_executions_as_before_with_fewer_parses_and_clients(
+        aws_mock, monkeypatch):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from dagtrail import aws
+
+    parses, clients = [], []
+    original_parse = AmazonStateLanguageParser.parse
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse",
+                        staticmethod(lambda d: parses.append(d) or original_parse(d)))
+    counting = AmazonStateLanguageParser.parse
+    original_client = aws.new_client
+    monkeypatch.setattr(aws, "new_client", lambda *a, **k: clients.append(a[:2]) or original_client(*a, **k))
+    undo = [moto_patches.install_lambda_dispatch(lambda name, event: {"seen": event["i"]}),
+            moto_patches.parse_once(), moto_patches.shared_sfn_clients()]
+    try:
+        role, arn = _lambda_function()
+        sfn = boto3.client("stepfunctions")
+        machine = _lambda_machine(sfn, role, arn, 3)
+        outputs = []
+        for n in range(2):
+            execution = sfn.start_execution(stateMachineArn=machine, name=f"e{n}")["executionArn"]
+            described = _wait_done(sfn, execution)
+            assert described["status"] == "SUCCEEDED"
+            outputs.append(json.loads(described["output"]))
+        assert outputs == [{"p": {"seen": 2}}] * 2
+        # one validation parse serves the first execution; the second parses its own
+        assert len(parses) == 2
+        assert clients == [("lambda", "us-east-1")]
+        with pytest.raises(Exception, match="ASLParserException"):  # still validated
+            sfn.create_state_machine(name="bad", roleArn=role, definition='{"StartAt": "X", "States": {}}')
+    finally:
+        for fn in reversed(undo):
+            fn()
+    assert AmazonStateLanguageParser.parse is counting
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for
+
+
+def test_fast_message_clock_keeps_sqs_timestamps_and_visibility(aws_mock):
+    import time
+
+    from moto.core.utils import unix_time_millis
+    from moto.sqs import models
+
+    assert models.unix_time_millis is unix_time_millis, "moto.sqs.models no longer reads this clock"
+    undo = moto_patches.fast_message_clock()
+    try:
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        before = time.time() * 1000
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        got = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=30)["Messages"]
+        after = time.time() * 1000
+        assert before - 1 <= int(got[0]["Attributes"]["SentTimestamp"]) <= after + 1
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # still invisible for 30 s
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"], VisibilityTimeout=0)
+        assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "m"
+        import datetime
+
+        moment = datetime.datetime(2026, 1, 1)
+        assert models.unix_time_millis(moment) == unix_time_millis(moment)
+    finally:
+        undo()
+    assert models.unix_time_millis is unix_time_millis
+
+
+def test_cached_method_names_list_the_same_methods_and_still_dispatch(aws_mock):
+    from moto.core import responses
+    from moto.core.utils import method_names_from_class
+
+    assert "method_names_from_class(self.__class__)" in inspect.getsource(responses.BaseResponse.call_action)
+    assert responses.method_names_from_class is method_names_from_class
+    undo = moto_patches.cached_method_names()
+    try:
+        from moto.sqs.responses import SQSResponse
+
+        assert responses.method_names_from_class(SQSResponse) == set(method_names_from_class(SQSResponse))
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody="m")
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"] == "2"
+    finally:
+        undo()
+    assert responses.method_names_from_class is method_names_from_class

@@ -159,6 +159,10 @@ class LocalRun:
                 undo.append(moto_patches.fast_update_expressions())
                 undo.append(moto_patches.fast_update_items())
                 undo.append(moto_patches.fast_attribute_picker())
+                undo.append(moto_patches.parse_once())
+                undo.append(moto_patches.shared_sfn_clients())
+                undo.append(moto_patches.fast_message_clock())
+                undo.append(moto_patches.cached_method_names())
                 if self.retry_sleep_factor != 1.0:
                     undo.append(moto_patches.fast_retries(self.retry_sleep_factor))
                 compute.use_local(backend)

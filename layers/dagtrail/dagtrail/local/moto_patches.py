@@ -39,6 +39,20 @@
   instance-type catalogues): about a second of every `dagtrail run`, for an integration
   dagtrail's state machines never use. The package's own `__init__` now runs on the first
   attribute read instead; its submodules import as before.
+- Speed, per run (`parse_once`): CreateStateMachine parses the definition to validate it and
+  throws the parse away; the first execution then parses the same text again (ANTLR, about
+  0.1 s for a small workflow, more for a sweep). The validation's parse is handed to the first
+  execution of that text; each parse serves one execution, since executions mutate it.
+- Speed, per Task state (`shared_sfn_clients`): the interpreter makes a new boto3 client
+  (from a new default session, loading the service model from disk) for every Lambda
+  invocation of every Task state. While moto intercepts in-process, clients are made once per
+  (region, service) from dagtrail's session, with moto's own settings and credentials.
+- Speed, per emulated call (`cached_method_names`): moto lists a response class's methods
+  with inspect.getmembers on every request, to check the action is one of them (0.13–0.19
+  ms a call); the list is made once per class.
+- Speed, per SQS message (`fast_message_clock`): moto's SQS reads the clock through
+  datetime arithmetic, several times per message per send and receive; over a queue of a
+  few hundred messages that was most of a SendMessage. It reads time.time() instead.
 
 tests/unit/local/test_moto_patches.py fails loudly when an upgrade moves what we patch.
 """
@@ -569,3 +583,129 @@ def fast_attribute_picker() -> Callable[[], None]:
 
 
 _CANDIDATES_LIMIT = 4096
+
+
+def parse_once() -> Callable[[], None]:
+    """CreateStateMachine's validation parse goes to the first execution of that same text
+    instead of being thrown away (module docstring). Returns an undo function."""
+    check_version()
+    import threading
+
+    from moto.stepfunctions.parser import models
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original_parse = AmazonStateLanguageParser.parse
+    original_validate = models.StepFunctionsParserBackend._validate_definition
+    validating = threading.local()
+    spare: dict[str, Any] = {}  # definition text -> a parse no execution has used yet
+    lock = threading.Lock()
+
+    def parse(definition: str):
+        if getattr(validating, "on", False):
+            result = original_parse(definition)
+            with lock:
+                spare[definition] = result
+                while len(spare) > 8:  # validated and never executed: keep memory bounded
+                    spare.pop(next(iter(spare)))
+            return result
+        with lock:
+            result = spare.pop(definition, None)
+        return result if result is not None else original_parse(definition)
+
+    def _validate_definition(definition: str):
+        validating.on = True
+        try:
+            return original_validate(definition)
+        finally:
+            validating.on = False
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)
+    models.StepFunctionsParserBackend._validate_definition = staticmethod(_validate_definition)
+
+    def undo() -> None:
+        AmazonStateLanguageParser.parse = staticmethod(original_parse)
+        models.StepFunctionsParserBackend._validate_definition = staticmethod(original_validate)
+
+    return undo
+
+
+def shared_sfn_clients() -> Callable[[], None]:
+    """The Step Functions interpreter's clients, made once per (region, service) from
+    dagtrail's session while moto intercepts in-process (module docstring). Returns an undo
+    function."""
+    check_version()
+    import sys
+    import threading
+
+    from botocore.config import Config
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401  loads every user of the name
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    from dagtrail import aws
+
+    original = boto_client.boto_client_for
+    made: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+    # moto's own settings and credentials for these clients (asl/utils/boto_client.py)
+    config = Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=boto_client.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=boto_client.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS)
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        if not botocore_stubber.enabled:
+            return original(region, service, state_credentials)
+        # moto's own ignores state_credentials too: every client signs as "ak"
+        key = (region, service)
+        with lock:
+            if key not in made:
+                made[key] = aws.new_client(service, region, config, aws_access_key_id="ak",
+                                           aws_secret_access_key="sk")
+            return made[key]
+
+    # the interpreter's modules import the name by value
+    users = [module for name, module in list(sys.modules.items())
+             if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original]
+    for module in users:
+        module.boto_client_for = boto_client_for
+
+    def undo() -> None:
+        for module in users:
+            module.boto_client_for = original
+
+    return undo
+
+
+def fast_message_clock() -> Callable[[], None]:
+    """SQS's message clock from time.time() instead of datetime arithmetic (module
+    docstring). Returns an undo function."""
+    check_version()
+    import time
+
+    from moto.sqs import models
+
+    original = models.unix_time_millis
+
+    def unix_time_millis(dt=None) -> float:
+        return original(dt) if dt is not None else time.time() * 1000.0
+
+    return _replace(models, "unix_time_millis", unix_time_millis)
+
+
+def cached_method_names() -> Callable[[], None]:
+    """moto's per-request list of a response class's methods, made once per class (module
+    docstring). Returns an undo function."""
+    check_version()
+    import functools
+
+    from moto.core import responses
+
+    original = responses.method_names_from_class
+    return _replace(responses, "method_names_from_class", functools.cache(lambda clazz: frozenset(original(clazz))))
+
+
+def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:
+    """Set owner.name to value; returns the function that puts the original back."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    return lambda: setattr(owner, name, original)

@@ -835,3 +835,24 @@ def test_cached_method_names_list_the_same_methods_and_still_dispatch(aws_mock):
     finally:
         undo()
     assert responses.method_names_from_class is method_names_from_class
+
+
+def test_shared_model_loader_makes_one_loader_and_keeps_motos_extras():
+    from moto.core import utils
+    from moto.core.loaders import create_loader
+
+    assert "create_loader()" in inspect.getsource(utils._load_service_model)
+    assert utils.create_loader is create_loader
+    from botocore.loaders import create_loader as botocore_loader
+
+    plain = create_loader().load_service_model("sqs", "service-2")
+    assert plain != botocore_loader().load_service_model("sqs", "service-2")  # sqs has moto extras
+    undo = moto_patches.shared_model_loader()
+    try:
+        assert utils.create_loader() is utils.create_loader()
+        shared = utils._load_service_model("sqs", "service-2")
+        assert shared == plain  # moto's extras still applied
+        assert utils._load_service_model("dynamodb", "service-2")["metadata"]["serviceId"] == "DynamoDB"
+    finally:
+        undo()
+    assert utils.create_loader is create_loader

@@ -147,6 +147,7 @@ class LocalRun:
         try:
             with mock_aws(config=services.MOTO_CONFIG):
                 aws.reset_clients()
+                undo.append(moto_patches.shared_model_loader())
                 stack = services.create_resources()
                 self.registry = HandlerRegistry(self.workdir / "handlers.log", self.event_log)
                 undo.append(self.registry.close)

@@ -39,6 +39,7 @@ def test_quick_run_writes_every_section(tmp_path, run_all):
     text = report.read_text()
     assert data["quick"] is True and data["machine_start"]["cores"] >= 1
     assert "Load average" in text and f"Python {data['machine_start']['python']}" in text
+    assert "first_invocation" not in {b.name for b in run_all.discover()}  # cold_start's, not a bench
     for bench in run_all.discover():
         assert bench.name in data["benches"]
         assert f"## {bench.title}" in text

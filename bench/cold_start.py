@@ -287,11 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         pythons.append(Path(sys.executable))
     result = {"machine": machine(), "repeat": args.repeat, "imports": []}
     with tempfile.TemporaryDirectory(prefix="dagtrail-bench-code-") as tmp:
-        for i, python in enumerate(pythons):
-            code = compiled_code(python, Path(tmp, str(i)))
+        codes = [compiled_code(python, Path(tmp, str(i))) for i, python in enumerate(pythons)]
+        for python, code in zip(pythons, codes):
             result["imports"].append(import_times(python, args.repeat, code, args.handler, warm=not args.quick))
-        for i, (python, imports) in enumerate(zip(pythons, result["imports"]) if args.invoke_repeat else ()):
-            code = Code(Path(tmp, str(i), "layer"), Path(tmp, str(i), "functions"))
+        for python, code, imports in zip(pythons, codes, result["imports"]) if args.invoke_repeat else ():
             imports["first_invocation"] = first_invocations(python, args.invoke_repeat, _env(code.layer),
                                                             args.handler, code.functions)
     result["sizes"] = {"error": "skipped (--quick or --no-build)"} if args.no_build else built_sizes(args.build_timeout)

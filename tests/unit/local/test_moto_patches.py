@@ -856,3 +856,20 @@ def test_shared_model_loader_makes_one_loader_and_keeps_motos_extras():
     finally:
         undo()
     assert utils.create_loader is create_loader
+
+
+def test_speedups_install_every_speed_patch_and_undo_puts_each_original_back():
+    from moto.core import responses, utils
+    from moto.sqs import models as sqs_models
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    owners = [(utils, "create_loader"), (responses, "method_names_from_class"),
+              (sqs_models, "unix_time_millis"), (AmazonStateLanguageParser, "parse")]
+    before = [vars(owner)[name] for owner, name in owners]
+    undo = moto_patches.speedups()
+    try:
+        assert all(vars(owner)[name] is not was for (owner, name), was in zip(owners, before))
+    finally:
+        undo()
+    assert [vars(owner)[name] for owner, name in owners] == before
+    assert isinstance(vars(AmazonStateLanguageParser)["parse"], staticmethod)

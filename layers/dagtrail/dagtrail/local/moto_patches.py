@@ -622,14 +622,9 @@ def parse_once() -> Callable[[], None]:
         finally:
             validating.on = False
 
-    AmazonStateLanguageParser.parse = staticmethod(parse)
-    models.StepFunctionsParserBackend._validate_definition = staticmethod(_validate_definition)
-
-    def undo() -> None:
-        AmazonStateLanguageParser.parse = staticmethod(original_parse)
-        models.StepFunctionsParserBackend._validate_definition = staticmethod(original_validate)
-
-    return undo
+    return _replace_all([(AmazonStateLanguageParser, "parse", staticmethod(parse)),
+                         (models.StepFunctionsParserBackend, "_validate_definition",
+                          staticmethod(_validate_definition))])
 
 
 def shared_sfn_clients() -> Callable[[], None]:
@@ -667,16 +662,9 @@ def shared_sfn_clients() -> Callable[[], None]:
             return made[key]
 
     # the interpreter's modules import the name by value
-    users = [module for name, module in list(sys.modules.items())
-             if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original]
-    for module in users:
-        module.boto_client_for = boto_client_for
-
-    def undo() -> None:
-        for module in users:
-            module.boto_client_for = original
-
-    return undo
+    return _replace_all([(module, "boto_client_for", boto_client_for) for name, module in list(sys.modules.items())
+                         if name.startswith("moto.stepfunctions.parser")
+                         and getattr(module, "boto_client_for", None) is original])
 
 
 def fast_message_clock() -> Callable[[], None]:
@@ -718,8 +706,29 @@ def shared_model_loader() -> Callable[[], None]:
     return _replace(utils, "create_loader", functools.cache(utils.create_loader))
 
 
+def speedups() -> Callable[[], None]:
+    """Every patch here that only makes moto faster (none changes an answer; see the module
+    docstring), installed together. Returns one undo function, which undoes them in reverse."""
+    return _undo_all([shared_model_loader(), fast_backends(), cached_update_expressions(),
+                      fast_update_expressions(), fast_update_items(), fast_attribute_picker(), parse_once(),
+                      shared_sfn_clients(), fast_message_clock(), cached_method_names()])
+
+
 def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:
-    """Set owner.name to value; returns the function that puts the original back."""
-    original = getattr(owner, name)
+    """Set owner.name to value; returns the function that puts the original back (as stored:
+    a staticmethod stays one)."""
+    original = vars(owner)[name]
     setattr(owner, name, value)
     return lambda: setattr(owner, name, original)
+
+
+def _replace_all(replacements: list[tuple[Any, str, Any]]) -> Callable[[], None]:
+    return _undo_all([_replace(owner, name, value) for owner, name, value in replacements])
+
+
+def _undo_all(undos: list[Callable[[], None]]) -> Callable[[], None]:
+    def undo() -> None:
+        for fn in reversed(undos):
+            fn()
+
+    return undo

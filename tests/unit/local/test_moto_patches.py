@@ -2,6 +2,7 @@
 
 import inspect
 import json
+import string
 
 import boto3
 import moto
@@ -873,3 +874,134 @@ def test_speedups_install_every_speed_patch_and_undo_puts_each_original_back():
         undo()
     assert [vars(owner)[name] for owner, name in owners] == before
     assert isinstance(vars(AmazonStateLanguageParser)["parse"], staticmethod)
+
+
+def _every_kind_of_item():
+    nested = {"S": "", "N": "-1.5e3", "BOOL": False, "NULL": True, "SS": ["a", "b"], "NS": ["1", "2"],
+              "B": b"\x00\xff", "BS": [b"x", b"\x01"]}
+    return {**_key("every"), **{k.lower(): {k: v} for k, v in nested.items()},
+            "m": {"M": {"plain": {"M": {k: {k: v} for k, v in nested.items() if k not in ("B", "BS")}},
+                        "binary": {"M": {"b": {"B": b"\x02"}}}, "empty": {"M": {}}}},
+            "l": {"L": [{"L": [{"S": "deep"}, {"M": {"n": {"N": "0"}}}]}, {"L": []}, {"BS": [b"y"]}]}}
+
+
+def test_plain_attribute_values_answer_every_kind_of_value_as_moto_does():
+    from moto import mock_aws
+
+    from dagtrail import aws
+
+    answers = []
+    for patched in (False, True):
+        undo = moto_patches.plain_attribute_values() if patched else (lambda: None)
+        try:
+            with mock_aws():
+                aws.reset_clients()
+                ddb = _table()
+                ddb.put_item(TableName="t", Item=_every_kind_of_item())
+                ddb.put_item(TableName="t", Item={**_key("plain"), "s": {"S": "x"}, "m": {"M": {"n": {"N": "1"}}}})
+                story = [ddb.get_item(TableName="t", Key=_key("every"))["Item"],
+                         ddb.get_item(TableName="t", Key=_key("plain"))["Item"],
+                         ddb.scan(TableName="t")["Items"],
+                         ddb.update_item(TableName="t", Key=_key("every"), UpdateExpression="SET s = :s",
+                                         ExpressionAttributeValues={":s": {"S": "y"}},
+                                         ReturnValues="ALL_NEW")["Attributes"]]
+        finally:
+            undo()
+            aws.reset_clients()
+        answers.append(story)
+    plain, fast = answers
+    assert plain[0] == _every_kind_of_item()  # moto's own answer is the item as written
+    assert plain == fast
+
+
+def test_what_plain_attribute_values_replace_is_still_there():
+    from botocore.session import get_session
+    from moto.core import serialize
+
+    assert "_serialize_type_structure" in vars(serialize.BaseJSONSerializer)
+    assert serialize.SERIALIZERS["json"].__mro__[1] is serialize.BaseJSONSerializer
+    shape = get_session().get_service_model("dynamodb").shape_for("AttributeValue")
+    # A kind AWS adds goes through moto's serializer (no answer changes), but should be seen.
+    assert set(shape.members) == {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
+
+
+def test_unsigned_requests_keep_the_credential_scope_and_moto_its_account(monkeypatch):
+    from moto import mock_aws
+
+    from dagtrail import aws
+
+    from moto.core.responses import BaseResponse
+
+    seen = []
+    with mock_aws():
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")  # moto reads keys of this form
+        undo = moto_patches.unsigned_requests()
+        try:
+            aws.reset_clients()
+            ddb, s3 = aws.client("dynamodb", "eu-west-1"), aws.client("s3", "eu-west-1")
+            for c in (ddb, s3):
+                c.meta.events.register("before-send", lambda request, **_: seen.append(request.headers["Authorization"]))
+            arn = _table_in(ddb)
+            s3.create_bucket(Bucket="signed-as-before", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        finally:
+            undo()
+            aws.reset_clients()
+    ddb_auth, s3_auth = (a.decode() if isinstance(a, bytes) else a for a in seen)
+    assert arn.startswith("arn:aws:dynamodb:eu-west-1:123456789012:table/")
+    assert ddb_auth.startswith("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/")
+    assert "/eu-west-1/dynamodb/aws4_request" in ddb_auth and ddb_auth.endswith("Signature=" + "0" * 64)
+    assert BaseResponse.access_key_regex.search(ddb_auth)["access_key"] == "AKIAIOSFODNN7EXAMPLE"
+    assert "Signature=" + "0" * 64 not in s3_auth  # S3's signer is not touched
+
+
+def _table_in(ddb):
+    from dagtrail.runs.table import table_definition
+
+    return ddb.create_table(**table_definition("t"))["TableDescription"]["TableArn"]
+
+
+def test_what_unsigned_requests_replace_is_still_there():
+    from botocore import auth
+    from moto.core.responses import BaseResponse
+
+    add_auth = inspect.getsource(auth.SigV4Auth.add_auth)
+    assert "self._modify_request_before_signing(request)" in add_auth
+    assert "self._inject_signature_to_request(request, signature)" in add_auth
+    assert auth.AUTH_TYPE_MAPS["v4"] is auth.SigV4Auth
+    assert "access_key_regex" in inspect.getsource(BaseResponse.get_access_key)
+
+
+def test_fast_random_strings_draw_from_the_same_pool_as_moto():
+    from moto.moto_api._internal import mock_random
+
+    kinds = [(n, digits, lower) for n in (0, 1, 52, 4000) for digits in (True, False) for lower in (True, False)]
+
+    def draws():
+        return [mock_random.get_random_string(length=n, include_digits=digits, lower_case=lower)
+                for n, digits, lower in kinds]
+
+    plain = draws()
+    undo = moto_patches.fast_random_strings()
+    try:
+        mock_random.seed(7)
+        fast = draws()
+        mock_random.seed(7)
+        again = draws()
+    finally:
+        undo()
+    assert fast == again  # a seeded moto is still deterministic
+    for (n, digits, lower), a, b in zip(kinds, plain, fast, strict=True):
+        assert len(a) == len(b) == n
+        if n == 4000:  # long enough to show its pool
+            pool = (string.ascii_lowercase if lower else string.ascii_letters) + (string.digits if digits else "")
+            assert set(a) == set(b) == set(pool)
+
+
+def test_what_fast_random_strings_replace_is_still_there():
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    source = inspect.getsource(MotoRandom.get_random_string)
+    assert "pool = string.ascii_letters" in source and "pool += string.digits" in source
+    assert "self.choice(pool) for i in range(length)" in source
+    assert inspect.signature(MotoRandom.get_random_string).parameters.keys() == {
+        "self", "length", "include_digits", "lower_case"}

@@ -128,3 +128,30 @@ def test_parse_ecs_stopped_event():
 def test_events_we_do_not_own_are_ignored_with_a_reason(event):
     update, why = parse_job_event(event)
     assert update is None and why
+
+
+def test_an_ending_event_sends_its_lineage_in_one_message(runs_table, sfn, monkeypatch):
+    """The TaskRun's last status and the attempt's outputs travel together (one queue
+    operation per event, not one per thing the event tells the graph)."""
+    from dagtrail import aws
+
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="lineage")["QueueUrl"]
+    monkeypatch.setenv("DAGTRAIL_LINEAGE_QUEUE_URL", url)
+    prefix = "s3://results-bucket/w/run/a/1/"
+    aws.client("s3").create_bucket(Bucket="results-bucket")
+    aws.client("s3").put_object(Bucket="results-bucket", Key="w/run/a/1/manifest.json", Body=json.dumps({
+        "task": "a", "attempt": 1, "prefix": prefix,
+        "artifacts": [{"name": "out.txt", "size": 1, "sha256": "0" * 64}]}).encode())
+    runs_table.assign_attempt("run", "a", "tok")
+    runs_table.register_job(JobRecord(job_id="j1", state=JobState.SUBMITTED, token="tok", run_id="run",
+                                      task="a", attempt=1, output_prefix=prefix))
+    sends = []
+    real_send = sqs.send_message_batch
+    monkeypatch.setattr(sqs, "send_message_batch", lambda **kw: sends.append(kw) or real_send(**kw))
+    apply(JobUpdate(job_id="j1", state=JobState.RUNNING), runs_table)
+    apply(JobUpdate(job_id="j1", state=JobState.SUCCEEDED, exit_code=0), runs_table)
+    assert len(sends) == 2
+    [ended] = sends[1]["Entries"]
+    kinds = {(r["op"], r["label"]) for r in json.loads(ended["MessageBody"])}
+    assert {("vertex", "TaskRun"), ("vertex", "Artifact"), ("edge", "wasGeneratedBy")} <= kinds

@@ -31,6 +31,12 @@
   value asks six alias providers per member, and a DynamoDB AttributeValue has ten members,
   so returning one item costs hundreds of lookups. For plain dicts (DynamoDB's results) the
   candidate keys depend only on the key and the shape: we compute them once per pair.
+- Speed, for every DynamoDB item moto returns (`plain_attribute_values`): even with those
+  lookups cached, serializing an AttributeValue walks its ten members through the generic
+  structure serializer, per attribute, per nested map and list: about 45 % of the runs
+  table's UpdateItem (which returns the item). Values already in wire form (S, N, BOOL,
+  NULL, SS, NS, M and L of those) are copied as they are; anything else (binary, or a value
+  of an unexpected type) goes through moto's serializer.
 - Speed, for streams of events (`cached_update_expressions`): each UpdateExpression string
   is parsed once, not twice per UpdateItem.
 - Speed, at start (`check_version` → `_defer_batch_package`): moto's Step Functions
@@ -53,6 +59,14 @@
 - Speed, per emulated call (`cached_method_names`): moto lists a response class's methods
   with inspect.getmembers on every request, to check the action is one of them (0.13–0.19
   ms a call); the list is made once per class.
+- Speed, per emulated call (`unsigned_requests`): botocore signs every request (SigV4: a
+  canonical request, four HMACs), about 15 % of a GetItem's CPU, and moto checks no
+  signature (IAM authentication is off in local mode); it reads only the access key from the
+  Authorization header. While intercepted, plain SigV4 requests carry that header with the
+  same credential scope and no signature; S3's and every other signer's are unchanged.
+- Speed, per emulated call (`fast_random_strings`): moto draws each request id (52
+  characters) one random.choice at a time, about 4 % of a GetItem; random.choices draws
+  them in one call, from the same pool with the same distribution (and the same seed).
 - Speed, per SQS message (`fast_message_clock`): moto's SQS reads the clock through
   datetime arithmetic, several times per message per send and receive; over a queue of a
   few hundred messages that was most of a SendMessage. It reads time.time() instead.
@@ -588,6 +602,53 @@ def fast_attribute_picker() -> Callable[[], None]:
 _CANDIDATES_LIMIT = 4096
 
 
+def plain_attribute_values() -> Callable[[], None]:
+    """DynamoDB AttributeValues already in wire form are copied, not serialized member by
+    member (module docstring). Returns an undo function."""
+    check_version()
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+
+    def _serialize_type_structure(self, serialized, value, shape, key):
+        if key and shape.name == "AttributeValue" and type(value) is dict:
+            wire = _wire_attribute_value(value)
+            if wire is not None:
+                self._default_serialize(serialized, wire, shape, key)
+                return
+        original(self, serialized, value, shape, key)
+
+    return _replace(BaseJSONSerializer, "_serialize_type_structure", _serialize_type_structure)
+
+
+def _wire_attribute_value(value: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of `value` as moto's serializer would write it, or None where only moto's
+    serializer knows (binary, sets of binary, anything of an unexpected type)."""
+    out: dict[str, Any] = {}
+    for kind, v in value.items():
+        t = type(v)
+        if kind in ("S", "N") and t is str or kind in ("BOOL", "NULL") and t is bool:
+            out[kind] = v
+        elif kind in ("SS", "NS") and t is list and all(type(x) is str for x in v):
+            out[kind] = list(v)
+        elif kind == "M" and t is dict:
+            members = {}
+            for name, member in v.items():
+                wire = _wire_attribute_value(member) if type(member) is dict else None
+                if wire is None:
+                    return None
+                members[name] = wire
+            out[kind] = members
+        elif kind == "L" and t is list:
+            elements = [_wire_attribute_value(e) if type(e) is dict else None for e in v]
+            if any(e is None for e in elements):
+                return None
+            out[kind] = elements
+        else:
+            return None
+    return out
+
+
 def parse_once() -> Callable[[], None]:
     """CreateStateMachine's validation parse goes to the first execution of that same text
     instead of being thrown away (module docstring). Returns an undo function."""
@@ -695,6 +756,46 @@ def cached_method_names() -> Callable[[], None]:
     return _replace(responses, "method_names_from_class", functools.cache(lambda clazz: frozenset(original(clazz))))
 
 
+def unsigned_requests() -> Callable[[], None]:
+    """Plain SigV4 requests carry their credential scope but no signature (module
+    docstring). Returns an undo function."""
+    check_version()
+    from botocore import auth
+    from botocore.exceptions import NoCredentialsError
+
+    original = auth.SigV4Auth.add_auth
+
+    def add_auth(self, request) -> None:
+        if type(self) is not auth.SigV4Auth:  # S3's and the others': their own headers matter
+            return original(self, request)
+        if self.credentials is None:
+            raise NoCredentialsError()
+        request.context["timestamp"] = auth.get_current_datetime().strftime(auth.SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        request.headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, "
+                                            f"SignedHeaders=host, Signature={_NO_SIGNATURE}")
+
+    return _replace(auth.SigV4Auth, "add_auth", add_auth)
+
+
+_NO_SIGNATURE = "0" * 64
+
+
+def fast_random_strings() -> Callable[[], None]:
+    """moto's random strings in one draw each (module docstring). Returns an undo function."""
+    check_version()
+    import string
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    def get_random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + string.digits if include_digits else string.ascii_letters
+        random_str = "".join(self.choices(pool, k=length))
+        return random_str.lower() if lower_case else random_str
+
+    return _replace(MotoRandom, "get_random_string", get_random_string)
+
+
 def shared_model_loader() -> Callable[[], None]:
     """One moto model Loader for every service instead of one each (module docstring).
     Returns an undo function."""
@@ -710,8 +811,9 @@ def speedups() -> Callable[[], None]:
     """Every patch here that only makes moto faster (none changes an answer; see the module
     docstring), installed together. Returns one undo function, which undoes them in reverse."""
     return _undo_all([shared_model_loader(), fast_backends(), cached_update_expressions(),
-                      fast_update_expressions(), fast_update_items(), fast_attribute_picker(), parse_once(),
-                      shared_sfn_clients(), fast_message_clock(), cached_method_names()])
+                      fast_update_expressions(), fast_update_items(), fast_attribute_picker(),
+                      plain_attribute_values(), parse_once(), shared_sfn_clients(), fast_message_clock(),
+                      cached_method_names(), unsigned_requests(), fast_random_strings()])
 
 
 def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:

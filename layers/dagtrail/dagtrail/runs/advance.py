@@ -107,7 +107,13 @@ def from_ecs_detail(d: EcsTaskDetail) -> JobUpdate:
 
 
 def apply(update: JobUpdate, table: RunsTable | None = None) -> Outcome:
-    table = table or RunsTable()
+    from dagtrail.lineage.sink import together
+
+    with together():  # the attempt's TaskRun and, when it ends, its outputs: one send, not two
+        return _apply(update, table or RunsTable())
+
+
+def _apply(update: JobUpdate, table: RunsTable) -> Outcome:
     from dagtrail.sweeps.events import apply_child, child_of
 
     if child_of(update.job_id):  # a Batch array child: an item of a sweep, no token of its own

@@ -28,7 +28,7 @@ def test_graph_down_for_a_run_then_replay_lands_everything(tmp_path):
     run_id = json.loads(run.stdout)["run_id"]
     saved = tmp_path / ".dagtrail" / "state" / "lineage-dlq.jsonl"
     lines = saved.read_text().splitlines()
-    assert len(lines) > 20
+    assert len(lines) >= 16  # at least four a task: submitted, runnable, running, ended (with outputs)
     assert all(json.loads(line)["body"] for line in lines)
 
     still_down = dagtrail("lineage", "replay", cwd=tmp_path)

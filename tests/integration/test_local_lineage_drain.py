@@ -36,3 +36,46 @@ def test_a_healthy_run_writes_each_lineage_message_once_and_dead_letters_none(tm
     assert set(delivered.values()) == {1}, delivered.most_common(3)
     assert all(b["result"]["batchItemFailures"] == [] for b in batches)
     assert replay.read_file(replay.dlq_file(tmp_path / "w")) == []
+
+
+def _writer_pids(monkeypatch, tmp_path, fail: bool = False):
+    """Where lineage_writer's batches ran (the forked worker inherits this patch)."""
+    import os
+
+    from dagtrail.lineage import writer
+
+    real, pids = writer.handle_sqs_batch, tmp_path / "pids"
+
+    def handle_sqs_batch(event):
+        with pids.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        if fail:
+            raise RuntimeError("the writer broke")
+        return real(event)
+
+    monkeypatch.setattr(writer, "handle_sqs_batch", handle_sqs_batch)
+    return pids
+
+
+def test_the_writer_runs_in_its_own_process_and_its_batches_are_logged(tmp_path, monkeypatch):
+    import os
+
+    pids = _writer_pids(monkeypatch, tmp_path)
+    log = tmp_path / "events.jsonl"
+    run = LocalRun(load_spec_text(SPEC), {}, tmp_path / "w", docker=False, event_log=log)
+    assert run.execute().status == "SUCCEEDED"
+    assert run.lineage_worker is not None
+    ran_in = {int(p) for p in pids.read_text().split()}
+    assert ran_in and os.getpid() not in ran_in
+    batches = [b for b in map(json.loads, log.read_text().splitlines()) if b["function"] == "LineageWriterFunction"]
+    assert len(batches) == len(pids.read_text().split())  # each batch recorded once, by the parent
+
+
+def test_a_writer_that_raises_in_its_process_fails_the_run_with_its_error(tmp_path, monkeypatch):
+    import pytest
+
+    from dagtrail.local.lineage_worker import LineageWorkerError
+
+    _writer_pids(monkeypatch, tmp_path, fail=True)
+    with pytest.raises(LineageWorkerError, match="RuntimeError: the writer broke"):
+        LocalRun(load_spec_text(SPEC), {}, tmp_path / "w", docker=False).execute()

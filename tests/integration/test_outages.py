@@ -173,15 +173,14 @@ def _graph_down(monkeypatch, calls_down: int | None):
         return real(url)
 
     monkeypatch.setattr(graph, "cached", cached)
-    return seen
 
 
 def test_records_wait_in_the_queue_while_the_graph_is_down(tmp_path, monkeypatch, reference):
-    seen = _graph_down(monkeypatch, 2)  # under the queue's maxReceiveCount of 3
+    _graph_down(monkeypatch, 2)  # under the queue's maxReceiveCount of 3
     summary, log = run(tmp_path)
     assert summary.status == "SUCCEEDED"  # lineage never blocks the workflow
     writes = [e["result"]["batchItemFailures"] for e in log if e["function"] == "LineageWriterFunction"]
-    assert writes[0] and writes[1] and seen["calls"] > 2  # refused, redelivered, then written
+    assert writes[0] and writes[1] and not all(writes[2:])  # refused, redelivered, then written
     assert lineage(tmp_path / "w") == reference
     from dagtrail.lineage import replay
 

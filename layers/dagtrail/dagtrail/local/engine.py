@@ -15,7 +15,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from dagtrail import aws, compute
 from dagtrail.local import moto_patches, services, state
 from dagtrail.local.handlers import HandlerRegistry
+from dagtrail.local.lineage_worker import WRITER, LineageWorker
 from dagtrail.local.processes import ProcessBackend, docker_available
 from dagtrail.local.progress import Progress
 from dagtrail.local.summary import RunSummary, artifacts, task_states
@@ -185,6 +186,15 @@ class LocalRun:
         table.put_run(RunRecord(run_id=self.run_id, workflow=self.spec.name, params=self.params,
                                 options=self.options))
         save_spec(self.workdir, self.run_id, self.spec, self.params)
+        # Before the first Step Functions thread: the writer's process forks from one thread.
+        self.lineage_worker = LineageWorker.start(self.registry)
+        try:
+            return self._follow(sfn, machine, table, stack)
+        finally:
+            if self.lineage_worker is not None:
+                self.lineage_worker.close()
+
+    def _follow(self, sfn: Any, machine: str, table: RunsTable, stack: services.LocalStack) -> RunSummary:
         execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,
                                         input=json.dumps({"params": self.params}))["executionArn"]
         self._execution_event(sfn.describe_execution(executionArn=execution))
@@ -312,8 +322,17 @@ class LocalRun:
         """
         sqs = aws.client("sqs")
         refusals = 0
+        worker = getattr(self, "lineage_worker", None)
         while True:
-            messages: list[dict[str, Any]] = []
+            if worker is not None and worker.busy:
+                if not (final or worker.done()):
+                    return  # still writing: its answer is collected on a later cycle
+                messages = self._lineage_in_flight
+                if not self._settle_lineage(sqs, stack, messages, worker.result):
+                    refusals += 1
+                    if not final or refusals > LINEAGE_MAX_RECEIVES:
+                        return
+            messages = []
             while len(messages) < LINEAGE_BATCH_SIZE:  # one invocation takes up to BatchSize messages
                 # Hidden while the batch is collected and written, as the event source mapping
                 # hides them: the queue's own timeout is 0 (redelivery on the next cycle), so
@@ -333,22 +352,32 @@ class LocalRun:
                 "eventSource": "aws:sqs", "awsRegion": services.REGION,
                 "eventSourceARN": f"arn:aws:sqs:{services.REGION}:{services.ACCOUNT}:{services.LINEAGE_QUEUE}",
             } for m in messages]}
-            try:
-                result = self.registry.invoke("LineageWriterFunction", event) or {}
-            except BaseException:
-                _release(sqs, stack.lineage_queue_url, messages)
-                raise
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            done = [m for m in messages if m["MessageId"] not in failed]
-            for k in range(0, len(done), 10):  # DeleteMessageBatch takes 10 entries
-                sqs.delete_message_batch(QueueUrl=stack.lineage_queue_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[k:k + 10])])
-            if failed:
-                # Redelivered on the next cycle; the DLQ takes them after 3 receives.
-                _release(sqs, stack.lineage_queue_url, [m for m in messages if m["MessageId"] in failed])
+            if worker is not None:
+                worker.submit(event)
+                self._lineage_in_flight = messages
+                continue  # collected at the top: at once when final, else when written
+            if not self._settle_lineage(sqs, stack, messages, lambda: self.registry.invoke(WRITER, event)):
                 refusals += 1
                 if not final or refusals > LINEAGE_MAX_RECEIVES:
                     return
+
+    def _settle_lineage(self, sqs: Any, stack: services.LocalStack, messages: list[dict[str, Any]],
+                        answer: Callable[[], Any]) -> bool:
+        """Delete what the writer wrote, make what it refused visible again; False if it refused some."""
+        try:
+            result = answer() or {}
+        except BaseException:
+            _release(sqs, stack.lineage_queue_url, messages)
+            raise
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for k in range(0, len(done), 10):  # DeleteMessageBatch takes 10 entries
+            sqs.delete_message_batch(QueueUrl=stack.lineage_queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[k:k + 10])])
+        if failed:
+            # Redelivered on the next cycle; the DLQ takes them after 3 receives.
+            _release(sqs, stack.lineage_queue_url, [m for m in messages if m["MessageId"] in failed])
+        return not failed
 
 
 def _release(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:

@@ -76,7 +76,7 @@ class HandlerRegistry:
         with self._lock, contextlib.redirect_stdout(self._log_stream):
             if self._event_log is None:
                 return module.handler(event, LambdaContext(function_name=logical_id))
-            started, recorded = time.perf_counter(), json.loads(json.dumps(event, default=str))
+            started, recorded = time.perf_counter(), _copy(event)
             try:
                 result = module.handler(event, LambdaContext(function_name=logical_id))
             except Exception as exc:
@@ -84,6 +84,23 @@ class HandlerRegistry:
                 raise
             self._record(logical_id, recorded, started, result, None)
             return result
+
+    def record(self, logical_id: str, event: dict[str, Any], started: float, result: Any,
+               error: BaseException | None) -> None:
+        """An invocation made elsewhere (local/lineage_worker.py), counted and logged as ours."""
+        with self._lock:
+            self.invocations += 1
+            if self._event_log is not None:
+                self._record(logical_id, _copy(event), started, result, error)
+
+    def forget_event_log(self) -> None:
+        """In a forked copy of the registry: the parent's copy records the invocations."""
+        self._event_log = None
+
+    def line_buffered(self) -> None:
+        """Whole lines per write, for when another process appends to the same log."""
+        self._log_stream.flush()
+        self._log_stream.reconfigure(line_buffering=True)
 
     def _load(self, logical_id: str) -> ModuleType:
         with self._lock:
@@ -127,3 +144,8 @@ class HandlerRegistry:
         self._log_stream.close()
         if self._event_log:
             self._event_log.close()
+
+
+def _copy(event: Any) -> Any:
+    """The event as the handler got it (a handler may change what it was given)."""
+    return json.loads(json.dumps(event, default=str))

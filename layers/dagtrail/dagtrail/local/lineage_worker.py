@@ -1,0 +1,112 @@
+"""The lineage writer of a local run in a process of its own.
+
+On AWS the lineage queue's event source mapping runs lineage_writer beside the workflow's
+handlers; in one local process the graph writes (gremlite, a sixth of a sweep's CPU) waited
+for the GIL with everything else. A forked child runs the same handler, from the parent's
+HandlerRegistry, one batch at a time, on the machine's other core; the drain hands it a batch
+and collects the answer on a later cycle.
+
+Forked, not spawned: the child starts in a few milliseconds and sees the parent's modules as
+they are (tests patch the graph connection in-process). Only from a process with one thread,
+so that no lock can be held across the fork; otherwise, and where there is no fork, the drain
+calls the writer in-process as before (`start` returns None).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from dagtrail.errors import DagtrailError
+from dagtrail.local.handlers import HandlerRegistry
+
+WRITER = "LineageWriterFunction"
+
+
+class LineageWorkerError(DagtrailError):
+    """The lineage writer's process raised or went away."""
+
+
+class LineageWorker:
+    def __init__(self, registry: HandlerRegistry) -> None:
+        from multiprocessing import Pipe
+
+        self.registry = registry
+        self._conn, child = Pipe()
+        registry.line_buffered()  # two processes append to handlers.log: whole lines each
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child; its work shows in the parent's results
+            self._conn.close()
+            _serve(child, registry)
+        child.close()
+        self._started: float | None = None
+        self._event: dict[str, Any] | None = None
+
+    @classmethod
+    def start(cls, registry: HandlerRegistry) -> LineageWorker | None:
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            return None
+        return cls(registry)
+
+    @property
+    def busy(self) -> bool:
+        return self._event is not None
+
+    def submit(self, event: dict[str, Any]) -> None:
+        assert self._event is None, "one batch at a time, as the mapping's concurrency of 1"
+        self._conn.send(event)
+        self._event, self._started = event, time.perf_counter()
+
+    def done(self) -> bool:
+        """The batch in flight is written (or failed): result() will not wait."""
+        return self._event is not None and self._conn.poll()
+
+    def result(self) -> Any:
+        """The handler's answer to the batch in flight, waiting for it if need be."""
+        assert self._event is not None and self._started is not None
+        event, started = self._event, self._started
+        self._event = self._started = None
+        try:
+            kind, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            error = LineageWorkerError(f"the lineage writer's process ended without an answer ({exc or 'EOF'})")
+            self.registry.record(WRITER, event, started, None, error)
+            raise error from None
+        if kind == "error":
+            error = LineageWorkerError(f"lineage writer raised {value}")
+            self.registry.record(WRITER, event, started, None, error)
+            raise error
+        self.registry.record(WRITER, event, started, value, None)
+        return value
+
+    def close(self) -> None:
+        try:
+            self._conn.send(None)
+        except OSError:
+            pass
+        self._conn.close()
+        os.waitpid(self.pid, 0)
+
+
+def _serve(conn: Any, registry: HandlerRegistry) -> None:  # pragma: no cover - runs in the child
+    code = 0
+    try:
+        registry.forget_event_log()  # the parent records each batch it gets back
+        while (event := conn.recv()) is not None:
+            try:
+                answer = ("ok", registry.invoke(WRITER, event))
+            except Exception as exc:  # the parent raises it, as an in-process call would
+                answer = ("error", f"{type(exc).__name__}: {exc}")
+            conn.send(answer)
+    except (EOFError, KeyboardInterrupt):
+        pass  # the parent went away or the user stopped the run
+    except BaseException:
+        code = 1
+    finally:
+        # No parent atexit hooks, no flushing of buffers the parent owns.
+        os._exit(code)

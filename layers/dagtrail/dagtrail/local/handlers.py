@@ -69,7 +69,7 @@ class HandlerRegistry:
         return self._lock
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        module = self._load(logical_id)
+        module = self.load(logical_id)
         self.invocations += 1
         # Powertools prints metrics to stdout when 100 accumulate, even when disabled; stdout
         # is the user's (and --json's), so anything a handler prints goes to the log instead.
@@ -80,18 +80,18 @@ class HandlerRegistry:
             try:
                 result = module.handler(event, LambdaContext(function_name=logical_id))
             except Exception as exc:
-                self._record(logical_id, recorded, started, None, exc)
+                self._record(logical_id, recorded, time.perf_counter() - started, None, exc)
                 raise
-            self._record(logical_id, recorded, started, result, None)
+            self._record(logical_id, recorded, time.perf_counter() - started, result, None)
             return result
 
-    def record(self, logical_id: str, event: dict[str, Any], started: float, result: Any,
+    def record(self, logical_id: str, event: dict[str, Any], seconds: float, result: Any,
                error: BaseException | None) -> None:
         """An invocation made elsewhere (local/lineage_worker.py), counted and logged as ours."""
         with self._lock:
             self.invocations += 1
             if self._event_log is not None:
-                self._record(logical_id, _copy(event), started, result, error)
+                self._record(logical_id, _copy(event), seconds, result, error)
 
     def forget_event_log(self) -> None:
         """In a forked copy of the registry: the parent's copy records the invocations."""
@@ -102,7 +102,8 @@ class HandlerRegistry:
         self._log_stream.flush()
         self._log_stream.reconfigure(line_buffering=True)
 
-    def _load(self, logical_id: str) -> ModuleType:
+    def load(self, logical_id: str) -> ModuleType:
+        """The handler module of `logical_id`, imported on first use."""
         with self._lock:
             if logical_id not in self._modules:
                 self._modules[logical_id] = self._import(logical_id)
@@ -126,8 +127,8 @@ class HandlerRegistry:
                     self._taken.append((handler, handler.setStream(self._log_stream)))
         return module
 
-    def _record(self, logical_id: str, event: Any, started: float, result: Any, error: BaseException | None) -> None:
-        entry = {"function": logical_id, "event": event, "seconds": round(time.perf_counter() - started, 6)}
+    def _record(self, logical_id: str, event: Any, seconds: float, result: Any, error: BaseException | None) -> None:
+        entry = {"function": logical_id, "event": event, "seconds": round(seconds, 6)}
         if error is None:
             entry["result"] = result
         else:

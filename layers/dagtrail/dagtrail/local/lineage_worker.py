@@ -44,7 +44,6 @@ class LineageWorker:
             self._conn.close()
             _serve(child, registry)
         child.close()
-        self._started: float | None = None
         self._event: dict[str, Any] | None = None
 
     @classmethod
@@ -60,7 +59,7 @@ class LineageWorker:
     def submit(self, event: dict[str, Any]) -> None:
         assert self._event is None, "one batch at a time, as the mapping's concurrency of 1"
         self._conn.send(event)
-        self._event, self._started = event, time.perf_counter()
+        self._event = event
 
     def done(self) -> bool:
         """The batch in flight is written (or failed): result() will not wait."""
@@ -68,20 +67,19 @@ class LineageWorker:
 
     def result(self) -> Any:
         """The handler's answer to the batch in flight, waiting for it if need be."""
-        assert self._event is not None and self._started is not None
-        event, started = self._event, self._started
-        self._event = self._started = None
+        assert self._event is not None
+        event, self._event = self._event, None
         try:
-            kind, value = self._conn.recv()
+            kind, value, seconds = self._conn.recv()
         except (EOFError, OSError) as exc:
             error = LineageWorkerError(f"the lineage writer's process ended without an answer ({exc or 'EOF'})")
-            self.registry.record(WRITER, event, started, None, error)
+            self.registry.record(WRITER, event, 0.0, None, error)
             raise error from None
         if kind == "error":
             error = LineageWorkerError(f"lineage writer raised {value}")
-            self.registry.record(WRITER, event, started, None, error)
+            self.registry.record(WRITER, event, seconds, None, error)
             raise error
-        self.registry.record(WRITER, event, started, value, None)
+        self.registry.record(WRITER, event, seconds, value, None)  # the handler's own time, not the wait
         return value
 
     def close(self) -> None:
@@ -97,12 +95,14 @@ def _serve(conn: Any, registry: HandlerRegistry) -> None:  # pragma: no cover - 
     code = 0
     try:
         registry.forget_event_log()  # the parent records each batch it gets back
+        registry.load(WRITER)  # imported here, beside the parent's work; timed apart, as in-process
         while (event := conn.recv()) is not None:
+            started = time.perf_counter()
             try:
-                answer = ("ok", registry.invoke(WRITER, event))
+                answer: tuple[str, Any] = ("ok", registry.invoke(WRITER, event))
             except Exception as exc:  # the parent raises it, as an in-process call would
                 answer = ("error", f"{type(exc).__name__}: {exc}")
-            conn.send(answer)
+            conn.send((*answer, time.perf_counter() - started))
     except (EOFError, KeyboardInterrupt):
         pass  # the parent went away or the user stopped the run
     except BaseException:

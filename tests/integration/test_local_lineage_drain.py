@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from dagtrail.lineage import replay
 from dagtrail.local.engine import LocalRun
 from dagtrail.spec.loader import load_spec_text
@@ -38,7 +40,7 @@ def test_a_healthy_run_writes_each_lineage_message_once_and_dead_letters_none(tm
     assert replay.read_file(replay.dlq_file(tmp_path / "w")) == []
 
 
-def _writer_pids(monkeypatch, tmp_path, fail: bool = False):
+def _writer_pids(monkeypatch, tmp_path):
     """Where lineage_writer's batches ran (the forked worker inherits this patch)."""
     import os
 
@@ -49,8 +51,6 @@ def _writer_pids(monkeypatch, tmp_path, fail: bool = False):
     def handle_sqs_batch(event):
         with pids.open("a") as fh:
             fh.write(f"{os.getpid()}\n")
-        if fail:
-            raise RuntimeError("the writer broke")
         return real(event)
 
     monkeypatch.setattr(writer, "handle_sqs_batch", handle_sqs_batch)
@@ -71,11 +71,40 @@ def test_the_writer_runs_in_its_own_process_and_its_batches_are_logged(tmp_path,
     assert len(batches) == len(pids.read_text().split())  # each batch recorded once, by the parent
 
 
-def test_a_writer_that_raises_in_its_process_fails_the_run_with_its_error(tmp_path, monkeypatch):
-    import pytest
+# A run the writer fails is abandoned mid-way, its Step Functions threads still waiting: each
+# runs in a fresh interpreter, so that no other test's run starts with threads (and no fork).
+BROKEN_WRITER = r"""
+import os, sys
+from pathlib import Path
+from dagtrail.lineage import writer
+from dagtrail.local.engine import LocalRun
+from dagtrail.spec.loader import load_spec_text
 
-    from dagtrail.local.lineage_worker import LineageWorkerError
+def handle_sqs_batch(event):
+    if sys.argv[1] == "raise":
+        raise RuntimeError("the writer broke")
+    os._exit(3)
 
-    _writer_pids(monkeypatch, tmp_path, fail=True)
-    with pytest.raises(LineageWorkerError, match="RuntimeError: the writer broke"):
-        LocalRun(load_spec_text(SPEC), {}, tmp_path / "w", docker=False).execute()
+writer.handle_sqs_batch = handle_sqs_batch
+try:
+    LocalRun(load_spec_text(sys.argv[2]), {}, Path(sys.argv[3]), docker=False).execute()
+except Exception as exc:
+    sys.__stdout__.write(f"{type(exc).__name__} {exc}\n")  # a handler's thread may hold sys.stdout
+    sys.__stdout__.flush()
+    os._exit(0)
+sys.__stdout__.write("no error\n")
+"""
+
+
+@pytest.mark.parametrize(("how", "error"), [
+    ("raise", "LineageWorkerError lineage writer raised RuntimeError: the writer broke"),
+    ("die", "LineageWorkerError the lineage writer's process ended without an answer"),
+])
+def test_a_writer_that_fails_in_its_process_fails_the_run_instead_of_waiting(tmp_path, how, error):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", BROKEN_WRITER, how, SPEC, str(tmp_path / "w")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(error), done.stdout

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from typing import Any
 
 from dagtrail.errors import DagtrailError
@@ -40,7 +41,7 @@ class LineageWorker:
         sys.stdout.flush()
         sys.stderr.flush()
         self.pid = os.fork()
-        if self.pid == 0:  # pragma: no cover - the child; its work shows in the parent's results
+        if self.pid == 0:  # the child
             self._conn.close()
             _serve(child, registry)
         child.close()
@@ -91,7 +92,7 @@ class LineageWorker:
         os.waitpid(self.pid, 0)
 
 
-def _serve(conn: Any, registry: HandlerRegistry) -> None:  # pragma: no cover - runs in the child
+def _serve(conn: Any, registry: HandlerRegistry) -> None:
     code = 0
     try:
         registry.forget_event_log()  # the parent records each batch it gets back
@@ -106,6 +107,7 @@ def _serve(conn: Any, registry: HandlerRegistry) -> None:  # pragma: no cover - 
     except (EOFError, KeyboardInterrupt):
         pass  # the parent went away or the user stopped the run
     except BaseException:
+        traceback.print_exc()  # the parent only sees the pipe close
         code = 1
     finally:
         # No parent atexit hooks, no flushing of buffers the parent owns.

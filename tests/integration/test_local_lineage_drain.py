@@ -71,6 +71,27 @@ def test_the_writer_runs_in_its_own_process_and_its_batches_are_logged(tmp_path,
     assert len(batches) == len(pids.read_text().split())  # each batch recorded once, by the parent
 
 
+
+def test_with_other_threads_running_the_writer_runs_in_this_process(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from dagtrail.local.lineage_worker import InProcessWriter
+
+    pids = _writer_pids(monkeypatch, tmp_path)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # no fork from a process with threads
+    other.start()
+    try:
+        run = LocalRun(load_spec_text(SPEC), {}, tmp_path / "w", docker=False)
+        assert run.execute().status == "SUCCEEDED"
+    finally:
+        stop.set()
+        other.join()
+    assert isinstance(run.lineage_worker, InProcessWriter)
+    assert {int(p) for p in pids.read_text().split()} == {os.getpid()}
+    assert replay.read_file(replay.dlq_file(tmp_path / "w")) == []
+
 # A run the writer fails is abandoned mid-way, its Step Functions threads still waiting: each
 # runs in a fresh interpreter, so that no other test's run starts with threads (and no fork).
 BROKEN_WRITER = r"""

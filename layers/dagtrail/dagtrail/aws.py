@@ -26,8 +26,7 @@ def _session() -> boto3.session.Session:
 
 @functools.cache
 def client(service: str, region: str | None = None) -> Any:
-    with _LOCK:
-        return _session().client(service, region_name=region, config=_CONFIG)
+    return new_client(service, region, _CONFIG)
 
 
 def new_client(service: str, region: str | None, config: Config, **credentials: str) -> Any:

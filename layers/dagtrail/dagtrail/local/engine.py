@@ -15,7 +15,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from dagtrail import aws, compute
 from dagtrail.local import moto_patches, services, state
 from dagtrail.local.handlers import HandlerRegistry
-from dagtrail.local.lineage_worker import WRITER, LineageWorker
+from dagtrail.local.lineage_worker import LineageWriter, start_writer
 from dagtrail.local.processes import ProcessBackend, docker_available
 from dagtrail.local.progress import Progress
 from dagtrail.local.summary import RunSummary, artifacts, task_states
@@ -176,7 +176,6 @@ class LocalRun:
             services.restore_environment(previous)
 
     def _run(self, definition: str, stack: services.LocalStack) -> RunSummary:
-        self.stack = stack
         sfn = aws.client("stepfunctions")
         machine = sfn.create_state_machine(
             name=f"{services.STACK}-{self.spec.name}", definition=definition, roleArn=stack.role_arn,
@@ -187,12 +186,12 @@ class LocalRun:
                                 options=self.options))
         save_spec(self.workdir, self.run_id, self.spec, self.params)
         # Before the first Step Functions thread: the writer's process forks from one thread.
-        self.lineage_worker = LineageWorker.start(self.registry)
+        self.lineage_worker = start_writer(self.registry)
+        self.stack = stack  # from here on, deliveries drain lineage too
         try:
             return self._follow(sfn, machine, table, stack)
         finally:
-            if self.lineage_worker is not None:
-                self.lineage_worker.close()
+            self.lineage_worker.close()
 
     def _follow(self, sfn: Any, machine: str, table: RunsTable, stack: services.LocalStack) -> RunSummary:
         execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,
@@ -322,17 +321,16 @@ class LocalRun:
         """
         sqs = aws.client("sqs")
         refusals = 0
-        worker = getattr(self, "lineage_worker", None)
+        writer = self.lineage_worker
         while True:
-            if worker is not None and worker.busy:
-                if not (final or worker.done()):
+            if writer.busy:
+                if not (final or writer.done()):
                     return  # still writing: its answer is collected on a later cycle
-                messages = self._lineage_in_flight
-                if not self._settle_lineage(sqs, stack, messages, worker.result):
+                if not self._settle_lineage(sqs, stack, self._lineage_in_flight, writer):
                     refusals += 1
                     if not final or refusals > LINEAGE_MAX_RECEIVES:
                         return
-            messages = []
+            messages: list[dict[str, Any]] = []
             while len(messages) < LINEAGE_BATCH_SIZE:  # one invocation takes up to BatchSize messages
                 # Hidden while the batch is collected and written, as the event source mapping
                 # hides them: the queue's own timeout is 0 (redelivery on the next cycle), so
@@ -352,20 +350,14 @@ class LocalRun:
                 "eventSource": "aws:sqs", "awsRegion": services.REGION,
                 "eventSourceARN": f"arn:aws:sqs:{services.REGION}:{services.ACCOUNT}:{services.LINEAGE_QUEUE}",
             } for m in messages]}
-            if worker is not None:
-                worker.submit(event)
-                self._lineage_in_flight = messages
-                continue  # collected at the top: at once when final, else when written
-            if not self._settle_lineage(sqs, stack, messages, lambda: self.registry.invoke(WRITER, event)):
-                refusals += 1
-                if not final or refusals > LINEAGE_MAX_RECEIVES:
-                    return
+            writer.submit(event)  # its answer is collected at the top
+            self._lineage_in_flight = messages
 
     def _settle_lineage(self, sqs: Any, stack: services.LocalStack, messages: list[dict[str, Any]],
-                        answer: Callable[[], Any]) -> bool:
+                        writer: LineageWriter) -> bool:
         """Delete what the writer wrote, make what it refused visible again; False if it refused some."""
         try:
-            result = answer() or {}
+            result = writer.result() or {}
         except BaseException:
             _release(sqs, stack.lineage_queue_url, messages)
             raise

@@ -8,8 +8,9 @@ and collects the answer on a later cycle.
 
 Forked, not spawned: the child starts in a few milliseconds and sees the parent's modules as
 they are (tests patch the graph connection in-process). Only from a process with one thread,
-so that no lock can be held across the fork; otherwise, and where there is no fork, the drain
-calls the writer in-process as before (`start` returns None).
+so that no lock can be held across the fork; otherwise, and where there is no fork, the
+writer is called in this process (`InProcessWriter`, the same interface) when the drain
+collects the batch's answer.
 """
 
 from __future__ import annotations
@@ -31,6 +32,39 @@ class LineageWorkerError(DagtrailError):
     """The lineage writer's process raised or went away."""
 
 
+def start_writer(registry: HandlerRegistry) -> LineageWriter:
+    """The forked writer where it is safe, else the in-process one."""
+    if hasattr(os, "fork") and threading.active_count() == 1:
+        return LineageWorker(registry)
+    return InProcessWriter(registry)
+
+
+class InProcessWriter:
+    """The writer as a plain call in this process, made when the drain collects the answer."""
+
+    def __init__(self, registry: HandlerRegistry) -> None:
+        self.registry = registry
+        self._event: dict[str, Any] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._event is not None
+
+    def submit(self, event: dict[str, Any]) -> None:
+        self._event = event
+
+    def done(self) -> bool:
+        return self.busy
+
+    def result(self) -> Any:
+        assert self._event is not None
+        event, self._event = self._event, None
+        return self.registry.invoke(WRITER, event)
+
+    def close(self) -> None:
+        pass
+
+
 class LineageWorker:
     def __init__(self, registry: HandlerRegistry) -> None:
         from multiprocessing import Pipe
@@ -46,12 +80,6 @@ class LineageWorker:
             _serve(child, registry)
         child.close()
         self._event: dict[str, Any] | None = None
-
-    @classmethod
-    def start(cls, registry: HandlerRegistry) -> LineageWorker | None:
-        if not hasattr(os, "fork") or threading.active_count() > 1:
-            return None
-        return cls(registry)
 
     @property
     def busy(self) -> bool:
@@ -112,3 +140,6 @@ def _serve(conn: Any, registry: HandlerRegistry) -> None:
     finally:
         # No parent atexit hooks, no flushing of buffers the parent owns.
         os._exit(code)
+
+
+LineageWriter = LineageWorker | InProcessWriter

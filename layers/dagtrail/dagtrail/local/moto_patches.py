@@ -139,8 +139,6 @@ def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:
     check_version()
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    original = LambdaSimpleBackend.invoke
-
     def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ARG001
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
         event = json.loads(body) if body else {}
@@ -155,12 +153,7 @@ def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:
             }).encode()
         return json.dumps(result).encode()
 
-    LambdaSimpleBackend.invoke = invoke
-
-    def undo() -> None:
-        LambdaSimpleBackend.invoke = original
-
-    return undo
+    return _replace(LambdaSimpleBackend, "invoke", invoke)
 
 
 def definition_text(asl: Any) -> str:
@@ -200,12 +193,7 @@ def fresh_token_per_attempt() -> Callable[[], None]:
             env.callback_pool_manager.add(token)
         return original(self, env)
 
-    StateTaskServiceCallback._evaluate_with_timeout = _evaluate_with_timeout
-
-    def undo() -> None:
-        StateTaskServiceCallback._evaluate_with_timeout = original
-
-    return undo
+    return _replace(StateTaskServiceCallback, "_evaluate_with_timeout", _evaluate_with_timeout)
 
 
 def fast_retries(factor: float = 0.0) -> Callable[[], None]:
@@ -223,12 +211,7 @@ def fast_retries(factor: float = 0.0) -> Callable[[], None]:
         def sleep(seconds: float) -> None:
             real_time.sleep(seconds * factor)
 
-    retrier_decl.time = _Time()
-
-    def undo() -> None:
-        retrier_decl.time = real_time
-
-    return undo
+    return _replace(retrier_decl, "time", _Time())
 
 
 def on_execution_end(callback: Callable[[str], None]) -> Callable[[], None]:
@@ -250,14 +233,7 @@ def on_execution_end(callback: Callable[[str], None]) -> Callable[[], None]:
         finally:
             callback(self.exec_arn)
 
-    BaseExecutionWorkerCommunication.terminated = terminated
-    Execution.stop = stop
-
-    def undo() -> None:
-        BaseExecutionWorkerCommunication.terminated = original_terminated
-        Execution.stop = original_stop
-
-    return undo
+    return _replace_all([(BaseExecutionWorkerCommunication, "terminated", terminated), (Execution, "stop", stop)])
 
 
 def fast_backends() -> Callable[[], None]:
@@ -271,8 +247,6 @@ def fast_backends() -> Callable[[], None]:
     from moto.sqs.models import SQSBackend
 
     original_transact = ddb_models.DynamoDBBackend.transact_write_items
-    original_copy = ddb_models.copy
-    original_retention = SQSBackend.is_message_valid_based_on_retention_period
 
     class _NoTableCopy:
         """`copy` as moto's DynamoDB models see it: tables are not copied (the wrapper below
@@ -312,16 +286,10 @@ def fast_backends() -> Callable[[], None]:
 
     from moto.core.utils import unix_time
 
-    ddb_models.copy = _NoTableCopy()
-    ddb_models.DynamoDBBackend.transact_write_items = transact_write_items
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
-
-    def undo() -> None:
-        ddb_models.copy = original_copy
-        ddb_models.DynamoDBBackend.transact_write_items = original_transact
-        SQSBackend.is_message_valid_based_on_retention_period = original_retention
-
-    return undo
+    return _replace_all([(ddb_models, "copy", _NoTableCopy()),
+                         (ddb_models.DynamoDBBackend, "transact_write_items", transact_write_items),
+                         (SQSBackend, "is_message_valid_based_on_retention_period",
+                          is_message_valid_based_on_retention_period)])
 
 
 def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
@@ -350,12 +318,7 @@ def cached_update_expressions(maxsize: int = 256) -> Callable[[], None]:
 
     original = UpdateExpressionParser.__dict__["make"]
     parse = functools.lru_cache(maxsize=maxsize)(original.__func__)
-    UpdateExpressionParser.make = classmethod(parse)
-
-    def undo() -> None:
-        UpdateExpressionParser.make = original
-
-    return undo
+    return _replace(UpdateExpressionParser, "make", classmethod(parse))
 
 
 def fast_update_expressions() -> Callable[[], None]:
@@ -369,10 +332,6 @@ def fast_update_expressions() -> Callable[[], None]:
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
 
-    original_init = validators.Validator.__init__
-    original_validate = validators.UpdateExpressionValidator.validate
-    original_nodes = DepthFirstTraverser.nodes_to_be_processed
-    original_process = DepthFirstTraverser.process
     # Depend only on the tree, the attribute names and the table's key attributes.
     pure = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
             validators.UpdateHashRangeKeyValidator)
@@ -408,18 +367,10 @@ def fast_update_expressions() -> Callable[[], None]:
                 return processor(node)
         return None
 
-    validators.Validator.__init__ = __init__
-    validators.UpdateExpressionValidator.validate = validate
-    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
-    DepthFirstTraverser.process = process
-
-    def undo() -> None:
-        validators.Validator.__init__ = original_init
-        validators.UpdateExpressionValidator.validate = original_validate
-        DepthFirstTraverser.nodes_to_be_processed = original_nodes
-        DepthFirstTraverser.process = original_process
-
-    return undo
+    return _replace_all([(validators.Validator, "__init__", __init__),
+                         (validators.UpdateExpressionValidator, "validate", validate),
+                         (DepthFirstTraverser, "nodes_to_be_processed", nodes_to_be_processed),
+                         (DepthFirstTraverser, "process", process)])
 
 
 def _dispatch(traverser: Any) -> tuple[dict, tuple]:
@@ -531,12 +482,7 @@ def fast_update_items(maxsize: int = 1024) -> Callable[[], None]:
             table.stream_shard.add(orig_item, item)
         return item
 
-    DynamoDBBackend.update_item = update_item
-
-    def undo() -> None:
-        DynamoDBBackend.update_item = original
-
-    return undo
+    return _replace(DynamoDBBackend, "update_item", update_item)
 
 
 _UNPLANNED = object()
@@ -591,12 +537,7 @@ def fast_attribute_picker() -> Callable[[], None]:
                     break
         return value
 
-    serialize.AttributePicker.__call__ = __call__
-
-    def undo() -> None:
-        serialize.AttributePicker.__call__ = original_call
-
-    return undo
+    return _replace(serialize.AttributePicker, "__call__", __call__)
 
 
 _CANDIDATES_LIMIT = 4096
@@ -818,7 +759,10 @@ def speedups() -> Callable[[], None]:
 
 def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:
     """Set owner.name to value; returns the function that puts the original back (as stored:
-    a staticmethod stays one)."""
+    a staticmethod stays one; an attribute the owner only inherited is removed again)."""
+    if name not in vars(owner):
+        setattr(owner, name, value)
+        return lambda: delattr(owner, name)
     original = vars(owner)[name]
     setattr(owner, name, value)
     return lambda: setattr(owner, name, original)

@@ -1,4 +1,4 @@
-"""These fail loudly when a moto upgrade moves what dagtrail patches (see moto_patches.py)."""
+"""These fail loudly when a moto upgrade moves what dagtrail patches (see dagtrail/local/moto_patches/)."""
 
 import inspect
 import json
@@ -13,7 +13,7 @@ from dagtrail.local import moto_patches
 
 def test_moto_is_the_version_the_patches_were_written_for():
     assert moto.__version__ == moto_patches.MOTO_VERSION, (
-        "moto was upgraded: re-check dagtrail/local/moto_patches.py, then update MOTO_VERSION")
+        "moto was upgraded: re-check dagtrail/local/moto_patches/, then update MOTO_VERSION")
 
 
 def test_the_patched_lambda_method_still_has_the_expected_signature():
@@ -912,6 +912,23 @@ def test_plain_attribute_values_answer_every_kind_of_value_as_moto_does():
     plain, fast = answers
     assert plain[0] == _every_kind_of_item()  # moto's own answer is the item as written
     assert plain == fast
+
+
+def test_table_items_and_put_items_round_trip_every_kind_of_value_through_json(aws_mock):
+    ddb = _table()
+    region = ddb.meta.region_name
+    ddb.put_item(TableName="t", Item=_every_kind_of_item())
+    ddb.put_item(TableName="t", Item={**_key("plain"), "s": {"S": "x"}})
+    items = json.loads(json.dumps(moto_patches.table_items("t", "123456789012", region)))
+    assert {i["pk"]["S"] for i in items} == {"every", "plain"}
+    assert next(i for i in items if i["pk"]["S"] == "plain") == {**_key("plain"), "s": {"S": "x"}}
+    from dagtrail.runs.table import table_definition
+
+    ddb.create_table(**table_definition("copy"))
+    moto_patches.put_items("copy", items, "123456789012", region)
+    scan = sorted(ddb.scan(TableName="copy")["Items"], key=lambda i: i["pk"]["S"])
+    assert scan == sorted(ddb.scan(TableName="t")["Items"], key=lambda i: i["pk"]["S"])
+    assert scan[0] == _every_kind_of_item()
 
 
 def test_what_plain_attribute_values_replace_is_still_there():

@@ -10,7 +10,8 @@ import json
 import os
 from pathlib import Path
 
-from dagtrail import aws
+from dagtrail.local import moto_patches
+from dagtrail.local.services import ACCOUNT, REGION
 
 STATE_FILE = "runs-table.jsonl"
 
@@ -25,27 +26,19 @@ def load(workdir: Path, table: str) -> int:
     if not source.exists():
         return 0
     items = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
-    ddb = aws.client("dynamodb")
-    for i in range(0, len(items), 25):  # BatchWriteItem takes at most 25 items
-        pending = {table: [{"PutRequest": {"Item": item}} for item in items[i:i + 25]]}
-        while pending:
-            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    moto_patches.put_items(table, items, ACCOUNT, REGION)
     return len(items)
 
 
 def save(workdir: Path, table: str) -> int:
     """Write every item of the table, atomically. Returns how many."""
-    ddb = aws.client("dynamodb")
     target = path(workdir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    count = 0
+    items = moto_patches.table_items(table, ACCOUNT, REGION)
     with tmp.open("w") as out:
-        for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-            for item in page["Items"]:
-                out.write(json.dumps(item, sort_keys=True) + "\n")
-                count += 1
+        out.writelines(json.dumps(item, sort_keys=True) + "\n" for item in items)
         out.flush()
         os.fsync(out.fileno())
     tmp.replace(target)
-    return count
+    return len(items)

@@ -5,7 +5,7 @@ times (twice for a new item), then walks it again to execute. For expressions ma
 top-level `SET a = operand` (operand: a value, a top-level attribute, `if_not_exists(attribute,
 value or attribute)`, `+`/`-` of operands), `REMOVE a` and `ADD a :number`, a plan compiled
 once per expression computes the same new attribute values directly
-(moto_patches.fast_update_items applies them).
+(fast_update_items in this package applies them).
 
 `changes` raises `Unsupported` wherever moto would refuse the update, and wherever the plan
 does not model moto exactly: the caller then runs moto's own code, which answers (or

@@ -92,8 +92,8 @@ def test_with_other_threads_running_the_writer_runs_in_this_process(tmp_path, mo
     assert {int(p) for p in pids.read_text().split()} == {os.getpid()}
     assert replay.read_file(replay.dlq_file(tmp_path / "w")) == []
 
-# A run the writer fails is abandoned mid-way, its Step Functions threads still waiting: each
-# runs in a fresh interpreter, so that no other test's run starts with threads (and no fork).
+# A run the writer fails is abandoned mid-way: each runs in a fresh interpreter, so that no
+# other test's run starts with threads (and no fork), and a writer that dies takes no test with it.
 BROKEN_WRITER = r"""
 import os, sys
 from pathlib import Path
@@ -129,3 +129,45 @@ def test_a_writer_that_fails_in_its_process_fails_the_run_instead_of_waiting(tmp
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith(error), done.stdout
+
+
+ABANDONED_MID_SWEEP = r"""
+import json, os, sys, threading
+from pathlib import Path
+from dagtrail.lineage import writer
+from dagtrail.local.engine import LocalRun
+from dagtrail.spec.loader import load_spec_text
+
+healthy = writer.handle_sqs_batch
+
+def handle_sqs_batch(event):
+    if '\\"items\\"' in json.dumps(event):  # the sweep's jobs exist: its items wait for tokens
+        raise RuntimeError("the writer broke")
+    return healthy(event)
+
+spec = load_spec_text(sys.argv[1])
+writer.handle_sqs_batch = handle_sqs_batch
+try:
+    LocalRun(spec, {}, Path(sys.argv[2]) / "first", docker=False).execute()
+except Exception as exc:
+    print(type(exc).__name__, threading.active_count())
+writer.handle_sqs_batch = healthy
+run = LocalRun(spec, {}, Path(sys.argv[2]) / "second", docker=False)
+print(run.execute().status, type(run.lineage_worker).__name__, threading.active_count())
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+def test_an_abandoned_run_stops_its_execution_and_leaves_no_threads_behind(tmp_path):
+    """moto's states waiting for task tokens used to stay blocked until their timeout (an
+    hour here), and the next run in the process could not fork its writer."""
+    import subprocess
+    import sys
+
+    spec = SPEC.replace("stop: 12", "stop: 40")
+    done = subprocess.run([sys.executable, "-c", ABANDONED_MID_SWEEP, spec, str(tmp_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["LineageWorkerError 1", "SUCCEEDED LineageWorker 1"], done.stdout
+    assert "Could not set NextState" not in done.stderr  # moto's interpreter wound down quietly

@@ -1022,3 +1022,85 @@ def test_what_fast_random_strings_replace_is_still_there():
     assert "self.choice(pool) for i in range(length)" in source
     assert inspect.signature(MotoRandom.get_random_string).parameters.keys() == {
         "self", "length", "include_digits", "lower_case"}
+
+
+def test_cached_camelcase_converts_as_moto_does_and_is_undone():
+    from moto.core import responses, utils
+    from moto.sqs import models
+
+    names = ["ApproximateNumberOfMessages", "ContentBasedDeduplication", "KmsMasterKeyId", "SendMessageBatch",
+             "RedrivePolicy", "already_snake", "ABCThing", "x"]
+    plain = [utils.camelcase_to_underscores(n) for n in names]
+    original = utils.camelcase_to_underscores
+    undo = moto_patches.cached_camelcase()
+    try:
+        assert all(m.camelcase_to_underscores is not original for m in (utils, responses, models))
+        assert [models.camelcase_to_underscores(n) for n in names * 2] == plain * 2
+    finally:
+        undo()
+    assert all(m.camelcase_to_underscores is original for m in (utils, responses, models))
+
+
+def test_what_cached_camelcase_speeds_up_still_converts_per_request():
+    from moto.core.responses import BaseResponse
+    from moto.sqs.models import Queue
+
+    assert "camelcase_to_underscores(attribute)" in inspect.getsource(Queue.attributes.fget)
+    assert "camelcase_to_underscores(" in inspect.getsource(BaseResponse.call_action)
+
+
+@pytest.mark.parametrize("text", [
+    "attribute_not_exists(item_rank) OR item_rank < :item_rank",
+    "#s IN (:a, :b) AND size(#l) > :n",
+    "NOT (a.b = :v) AND begins_with(#p, :x)",
+    "x BETWEEN :lo AND :hi",
+])
+def test_cached_condition_lexing_parses_as_moto_does(text):
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    names = {"#s": "s", "#l": "l", "#p": "p"}
+    values = {k: {"N": "1"} for k in (":item_rank", ":a", ":b", ":n", ":v", ":x", ":lo", ":hi")}
+
+    def parse():
+        return repr(ConditionExpressionParser(text, names, values).parse())
+
+    plain = parse()
+    undo = moto_patches.cached_condition_lexing()
+    try:
+        assert [parse(), parse(), parse()] == [plain] * 3  # the cached tokens survive a parse
+    finally:
+        undo()
+
+
+def test_cached_condition_lexing_refuses_what_moto_refuses():
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    undo = moto_patches.cached_condition_lexing()
+    try:
+        for _ in range(2):
+            with pytest.raises(ValueError, match="Cannot parse condition"):
+                ConditionExpressionParser("a = :v ~ b", {}, {":v": {"S": "x"}}).parse()
+    finally:
+        undo()
+
+
+def test_what_cached_condition_lexing_replaces_is_still_there():
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    assert "self._lex_condition_expression()" in inspect.getsource(ConditionExpressionParser.parse)
+    assert "children=[]" in inspect.getsource(ConditionExpressionParser._lex_one_node)
+
+
+def test_what_stop_releases_waiting_tasks_and_join_interpreter_threads_use_is_still_there():
+    """Behaviour: tests/integration/test_local_lineage_drain.py (an abandoned run)."""
+    from moto.stepfunctions.parser import utils
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackPoolManager
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    assert isinstance(utils.TMP_THREADS, list)
+    assert "self._pool" in inspect.getsource(CallbackPoolManager.__init__)
+    assert "self._notify_event.set()" in inspect.getsource(CallbackEndpoint.interrupt_all)
+    assert "self.callback_pool_manager = " in inspect.getsource(Environment)
+    assert "self.env.set_stop(" in inspect.getsource(ExecutionWorker.stop)
+    assert moto_patches.join_interpreter_threads(0) == len(utils.TMP_THREADS)

@@ -43,6 +43,7 @@ LINEAGE_VISIBILITY_SECONDS = 360  # template.yaml: LineageQueue's VisibilityTime
 LINEAGE_MAX_RECEIVES = 3  # local/services.py: the local lineage queue's maxReceiveCount
 PROGRESS_EVERY_SECONDS = 0.5  # each redraw reads the runs table
 RECONCILE_EVERY_SECONDS = 5.0  # the scheduled reconcile Lambda, at a local pace
+ABANDON_WAIT_SECONDS = 5.0  # for moto's interpreter to wind a stopped execution down
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -156,6 +157,7 @@ class LocalRun:
                 undo.append(moto_patches.install_lambda_dispatch(self.registry.invoke))
                 undo.append(moto_patches.fresh_token_per_attempt())
                 undo.append(moto_patches.on_execution_end(self._execution_ended))
+                undo.append(moto_patches.stop_releases_waiting_tasks())
                 if self.retry_sleep_factor != 1.0:
                     undo.append(moto_patches.fast_retries(self.retry_sleep_factor))
                 compute.use_local(backend)
@@ -174,6 +176,7 @@ class LocalRun:
             for fn in reversed(undo):
                 fn()
             services.restore_environment(previous)
+            moto_patches.join_interpreter_threads(0)
 
     def _run(self, definition: str, stack: services.LocalStack) -> RunSummary:
         sfn = aws.client("stepfunctions")
@@ -190,8 +193,24 @@ class LocalRun:
         self.stack = stack  # from here on, deliveries drain lineage too
         try:
             return self._follow(sfn, machine, table, stack)
+        except BaseException:
+            self._abandon(sfn)
+            raise
         finally:
             self.lineage_worker.close()
+
+    def _abandon(self, sfn: Any) -> None:
+        """A run the engine gives up on stops its execution: moto's states that wait for task
+        tokens end now instead of at their timeouts, and take their threads with them."""
+        execution = getattr(self, "_execution_arn", None)
+        if execution is None:
+            return
+        try:
+            sfn.stop_execution(executionArn=execution, error="dagtrail.LocalRunAborted",
+                               cause="the local engine stopped the run")
+        except Exception:  # noqa: S110 - the error that ended the run is the one to report
+            return
+        moto_patches.join_interpreter_threads(ABANDON_WAIT_SECONDS)
 
     def _follow(self, sfn: Any, machine: str, table: RunsTable, stack: services.LocalStack) -> RunSummary:
         execution = sfn.start_execution(stateMachineArn=machine, name=self.run_id,

@@ -99,6 +99,41 @@ def test_the_handler_comes_from_codeuri_and_handler(tmp_path):
 # ------------------------------------------------------------------ through the CLI
 
 
+
+def test_globals_fill_in_what_the_function_leaves_out():
+    submit, upload = resolve_function(TEMPLATE, "SubmitTaskFunction"), resolve_function(TEMPLATE, "StartFromUploadFunction")
+    assert (submit.timeout_seconds, submit.memory_mb, upload.timeout_seconds) == (30, 512, 60)
+    assert upload.environment["PYDANTIC_DISABLE_PLUGINS"] == "__all__"  # Globals'
+    assert upload.environment["POWERTOOLS_SERVICE_NAME"] == "start_from_upload"  # its own
+
+
+def test_the_handler_sees_the_templates_environment_memory_and_timeout(tmp_path):
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text(textwrap.dedent("""
+        import os
+        def handler(event, context):
+            return {"both": os.environ["BOTH"], "globals": os.environ["ONLY_GLOBALS"],
+                    "memory": context.memory_limit_in_mb, "ms": context.get_remaining_time_in_millis()}
+    """))
+    template = tmp_path / "template.yaml"
+    template.write_text(textwrap.dedent("""
+        Transform: AWS::Serverless-2016-10-31
+        Globals:
+          Function:
+            Handler: app.handler
+            Timeout: 7
+            Environment: {Variables: {BOTH: from-globals, ONLY_GLOBALS: "1"}}
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: fn/, MemorySize: 256, Environment: {Variables: {BOTH: from-function}}}
+    """))
+    result = invoke("Fn", {}, tmp_path / "w", template).result
+    assert {k: result[k] for k in ("both", "globals", "memory")} == {"both": "from-function", "globals": "1", "memory": 256}
+    assert 6000 < result["ms"] <= 7000
+
+
 @pytest.fixture
 def cli(capsys):
     """`dagtrail invoke ...` in-process: (exit code, stdout, stderr)."""

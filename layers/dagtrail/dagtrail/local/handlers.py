@@ -35,14 +35,16 @@ class LambdaContext:
 
     function_name: str
     memory_limit_in_mb: int = 512
+    timeout_seconds: float = 900
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
 
 
 class HandlerRegistry:

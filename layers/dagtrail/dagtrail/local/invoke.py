@@ -55,6 +55,8 @@ class FunctionRef:
     attribute: str
     environment: Mapping[str, str] = field(default_factory=dict)
     services: frozenset[str] = frozenset()  # Batch / ECS, when its IAM policy grants actions there
+    timeout_seconds: int = 3  # Lambda's defaults, as sam local uses them
+    memory_mb: int = 128
 
 
 @dataclass
@@ -64,7 +66,8 @@ class Invocation:
 
 
 def resolve_function(template: Path, logical_id: str) -> FunctionRef:
-    """CodeUri and Handler of `logical_id` (function properties over Globals)."""
+    """CodeUri, Handler, literal environment variables, Timeout and MemorySize of
+    `logical_id` (the function's properties over Globals', as sam merges them)."""
     from dagtrail.events.routing import load_template  # reads !Ref, !Sub, ... as long form
 
     doc = load_template(template)
@@ -82,12 +85,16 @@ def resolve_function(template: Path, logical_id: str) -> FunctionRef:
     code_dir = (template.parent / code_uri).resolve()
     if not (code_dir / (module.replace(".", "/") + ".py")).is_file():
         raise NotFoundError(f"{template}: {logical_id}: handler module {module!r} not found in {code_dir}")
-    # Only the function's own literal variables (POWERTOOLS_SERVICE_NAME, ...): references to
-    # stack resources are replaced by the local ones.
-    variables = ((props.get("Environment") or {}).get("Variables") or {})
+    # Literal variables only (POWERTOOLS_SERVICE_NAME, PYDANTIC_DISABLE_PLUGINS, ...):
+    # references to stack resources are replaced by the local ones.
+    variables = {**((defaults.get("Environment") or {}).get("Variables") or {}),
+                 **((props.get("Environment") or {}).get("Variables") or {})}
     env = {k: str(v) for k, v in variables.items() if isinstance(v, (str, int, float, bool))}
     granted = frozenset(m.group(1) for m in _SERVICE_ACTION.finditer(json.dumps(props.get("Policies", []))))
-    return FunctionRef(logical_id, code_dir, module, attribute, env, granted)
+    timeout, memory = props.get("Timeout", defaults.get("Timeout", 3)), props.get("MemorySize", defaults.get("MemorySize", 128))
+    if not isinstance(timeout, int) or not isinstance(memory, int):
+        raise DagtrailError(f"{template}: {logical_id}: Timeout and MemorySize must be literal numbers here")
+    return FunctionRef(logical_id, code_dir, module, attribute, env, granted, timeout, memory)
 
 
 def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = None) -> Invocation:
@@ -103,7 +110,8 @@ def invoke(logical_id: str, event: Any, workdir: Path, template: Path | None = N
                 _handler_logs(workdir / "handlers.log") as logs:
             handler = _load(ref, logs)
             try:
-                result = handler(event, LambdaContext(function_name=ref.logical_id))
+                result = handler(event, LambdaContext(function_name=ref.logical_id, memory_limit_in_mb=ref.memory_mb,
+                                                      timeout_seconds=ref.timeout_seconds))
             except Exception as exc:
                 log.debug("handler raised", exc_info=True)
                 first = str(exc).splitlines()[0] if str(exc) else ""

@@ -208,7 +208,7 @@ class LocalRun:
         try:
             sfn.stop_execution(executionArn=execution, error="dagtrail.LocalRunAborted",
                                cause="the local engine stopped the run")
-        except Exception:  # noqa: S110 - the error that ended the run is the one to report
+        except Exception:  # the error that ended the run is the one to report
             return
         moto_patches.join_interpreter_threads(ABANDON_WAIT_SECONDS)
 

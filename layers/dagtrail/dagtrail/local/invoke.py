@@ -91,7 +91,8 @@ def resolve_function(template: Path, logical_id: str) -> FunctionRef:
                  **((props.get("Environment") or {}).get("Variables") or {})}
     env = {k: str(v) for k, v in variables.items() if isinstance(v, (str, int, float, bool))}
     granted = frozenset(m.group(1) for m in _SERVICE_ACTION.finditer(json.dumps(props.get("Policies", []))))
-    timeout, memory = props.get("Timeout", defaults.get("Timeout", 3)), props.get("MemorySize", defaults.get("MemorySize", 128))
+    timeout = props.get("Timeout", defaults.get("Timeout", 3))
+    memory = props.get("MemorySize", defaults.get("MemorySize", 128))
     if not isinstance(timeout, int) or not isinstance(memory, int):
         raise DagtrailError(f"{template}: {logical_id}: Timeout and MemorySize must be literal numbers here")
     return FunctionRef(logical_id, code_dir, module, attribute, env, granted, timeout, memory)

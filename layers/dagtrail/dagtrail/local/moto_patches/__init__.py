@@ -12,6 +12,8 @@ model of UpdateItem that fast_update_items runs), pinned to one moto version.
   engine then describes the execution as it would after the EventBridge event on AWS.
 - moto's StopExecution leaves the states that wait for a task token blocked until their
   timeout; `stop_releases_waiting_tasks` wakes them, as AWS drops a stopped execution's tokens.
+  moto also keeps every interpreter thread it starts in a list for the process's life;
+  `join_interpreter_threads` waits for them and forgets the ended ones.
 - moto's ASL grammar rejects numbers in exponent notation (`1e-05`), which AWS accepts and
   json.dumps writes: definitions for moto are written without exponents (`definition_text`).
 - Speed, for sweeps of thousands of items (`fast_backends`): TransactWriteItems deep-copies

@@ -83,6 +83,26 @@ def test_terminate_stops_a_running_job(tmp_path):
     assert events.items[-1]["detail"]["status"] == "FAILED"
 
 
+def test_shutdown_kills_the_running_job_starts_no_queued_one_and_waits_for_their_threads(tmp_path):
+    events = Events()
+    backend = ProcessBackend(tmp_path, events, max_parallel=1, job_queue_arn=QUEUE)
+    marker = tmp_path / "second-started"
+    running = backend.submit(request(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"]))
+    queued = backend.submit(request(tmp_path, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]))
+    for _ in range(200):
+        if "RUNNING" in events.statuses():
+            break
+        time.sleep(0.05)
+    started = time.monotonic()
+    backend.shutdown()
+    assert time.monotonic() - started < 5
+    assert [t for t in threading.enumerate() if t.name.startswith("job-")] == []
+    last = {e["detail"]["jobId"]: e["detail"] for e in events.items}
+    assert last[running]["status"] == "FAILED"
+    assert (last[queued]["status"], last[queued]["statusReason"]) == ("FAILED", "Terminated before start")
+    assert not marker.exists()
+
+
 def test_inputs_are_linked_under_the_dependency_name(tmp_path):
     dep = tmp_path / "results/w/r/up/1"
     dep.mkdir(parents=True)

@@ -50,6 +50,7 @@ class ProcessBackend:
         self._procs: dict[str, subprocess.Popen] = {}
         self._cancelled: set[str] = set()
         self._threads: list[threading.Thread] = []
+        self._closed = False  # shut down: nothing more starts
         self._last: dict[str, dict[str, Any]] = {}  # job id -> its latest Batch-shaped detail
         self._lock = threading.Lock()
 
@@ -61,6 +62,7 @@ class ProcessBackend:
         thread = threading.Thread(target=target, args=(job_id, request), name=f"job-{request.task}",
                                   daemon=True)
         with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
         return job_id
@@ -82,19 +84,30 @@ class ProcessBackend:
             known = {j: self._last[j] for j in job_ids if j in self._last}
         return {j: from_batch_detail(BatchJobDetail.model_validate(d)) for j, d in known.items()}
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait_seconds: float = 5.0) -> None:
+        """Kill what runs, start nothing more, and wait (bounded) for the job threads to end,
+        so that an abandoned run starts no process after it returned."""
         with self._lock:
+            self._closed = True
             procs = list(self._procs.values())
+            threads = list(self._threads)
         for proc in procs:
             if proc.poll() is None:
                 _kill_group(proc)
+        deadline = time.monotonic() + wait_seconds
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def stopped(self, job_id: str) -> bool:
+        """Terminated, or the backend shut down: the job starts no (further) process."""
+        return self._closed or job_id in self._cancelled
 
     # -- one job ------------------------------------------------------------------------
     def _run(self, job_id: str, request: JobRequest) -> None:
         created = _now_ms()
         self._event(job_id, request, "RUNNABLE", created=created)
         with self._slots:
-            if job_id in self._cancelled:
+            if self.stopped(job_id):
                 self._event(job_id, request, "FAILED", created=created, reason="Terminated before start")
                 return
             out_dir = self._local(request.output_prefix)
@@ -140,7 +153,7 @@ class ProcessBackend:
                 return None, f"CannotStartContainerError: {exc.strerror or exc}"
             with self._lock:
                 self._procs[job_id] = proc
-                cancelled = job_id in self._cancelled
+                cancelled = self.stopped(job_id)
             if cancelled:  # terminated between its RUNNING event and the process starting
                 _kill_group(proc)
             try:

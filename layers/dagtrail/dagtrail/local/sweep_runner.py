@@ -55,7 +55,7 @@ def run_array(backend: ProcessBackend, job_id: str, request: JobRequest) -> None
         out_dir = backend._local(request.output_prefix) / str(index)
         attempts: list[dict[str, Any]] = []
         for _try in range(1, request.item_tries + 1):
-            if job_id in backend._cancelled:
+            if backend.stopped(job_id):
                 break
             if out_dir.exists():
                 shutil.rmtree(out_dir)
@@ -112,7 +112,7 @@ def run_array(backend: ProcessBackend, job_id: str, request: JobRequest) -> None
     for w in workers:
         w.join()
     stopped = _now_ms()
-    if failed or job_id in backend._cancelled:
+    if failed or backend.stopped(job_id):
         reason = f"{len(failed)} of {size} child jobs failed" if failed else "Terminated"
         backend._event(job_id, request, "FAILED", created=created, started=started[0] if started else None,
                        stopped=stopped, reason=reason, array={"size": size})

@@ -5,7 +5,10 @@ Shapes, every task the trivial command `true`, both tools at the same parallelis
   `foreach` step. Optionally dagtrail with the 100 items as 100 separate tasks (compared with
   the same Metaflow foreach).
 - chain: 10 tasks in a row (Metaflow: start, 8 steps, end).
-Wall time and peak memory of the whole process tree on both sides (every descendant,
+Each shape runs `--repeat` times on each side (default 3), the tools alternating within a
+round; the figure is the ratio of the medians, with each round's own ratio beside it (one
+round's ratio moved by a third between runs on this shared machine). Wall time and peak
+memory of the whole process tree on both sides (every descendant,
 sampled from /proc every 0.05 s): summed PSS, which splits a shared page between the
 processes that map it, so Metaflow's many interpreters and dagtrail's one process are
 counted alike (summed RSS too, which counts a shared page once per process). Ratio
@@ -14,7 +17,7 @@ dagtrail / Metaflow (target: wall time ≤ 0.3×). Metaflow runs from .venv-benc
 profiled with py-spy (samples of every active thread) on a 20-item fan-out, and the top
 findings go in the result. `--tasks-variant` adds the fan-out as separate tasks.
 
-    .venv/bin/python bench/local_overhead.py            # full: about 5 minutes on 2 cores
+    .venv/bin/python bench/local_overhead.py            # full, 3 rounds: about 3 minutes on 2 cores
     .venv/bin/python bench/local_overhead.py --quick    # small shapes, no Metaflow
 Writes bench/results/local_overhead.json.
 """
@@ -157,7 +160,21 @@ def _outcome(run: dict, ok: bool | None) -> dict:
     return out
 
 
+def median_run(samples: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one of an even count), with every
+    sample's wall time; not ok if any sample failed."""
+    failed = [r for r in samples if not r.get("ok")]
+    if failed:
+        return failed[0] | {"samples_s": [r.get("seconds") for r in samples]}
+    ordered = sorted(samples, key=lambda r: r["seconds"])
+    return ordered[(len(ordered) - 1) // 2] | {"samples_s": [r["seconds"] for r in samples]}
+
+
 def figure(name: str, ours: dict, theirs: dict | None, what: str) -> dict:
+    rounds = len(ours.get("samples_s") or [None])
+    if theirs and theirs.get("ok") and ours.get("ok") and rounds > 1:
+        each = [round(a / b, 3) for a, b in zip(ours["samples_s"], theirs["samples_s"], strict=True)]
+        what += f"; median of {rounds} rounds, round ratios {min(each)}–{max(each)}"
     fig = {"name": name, "unit": "s", "target": {"max": TARGET_MAX}, "baseline_name": "Metaflow local",
            "value": ours.get("seconds"), "baseline_value": theirs.get("seconds") if theirs else None,
            "ratio": None, "pass": None, "what": what,
@@ -246,28 +263,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks-variant", action="store_true",
                         help="also the fan-out as separate tasks (about 3 more minutes)")
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the figure is the ratio of medians")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per run")
     parser.add_argument("--out", type=Path, default=RESULTS / "local_overhead.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.items, args.stages, args.no_metaflow, args.tasks_variant = 2, 2, True, False
+        args.items, args.stages, args.no_metaflow, args.tasks_variant, args.repeat = 2, 2, True, False, 1
 
     result: dict = {"machine": machine(), "items": args.items, "stages": args.stages, "parallel": args.parallel,
-                    "runs": {}}
-    runs = result["runs"]
+                    "repeat": args.repeat, "runs": {}}
+    samples: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="dagtrail-bench-local-") as name:
+        for n in range(args.repeat):
+            tmp = Path(name) / f"round-{n}"
+            tmp.mkdir()
+            # Alternate the tools so a change in machine load falls on both.
+            samples.setdefault("dagtrail_chain", []).append(
+                run_dagtrail(dagtrail_chain_spec(args.stages), tmp, args.parallel, args.timeout))
+            if not args.no_metaflow:
+                samples.setdefault("metaflow_chain", []).append(
+                    run_metaflow(metaflow_chain_flow(args.stages), "chain", tmp, args.parallel, args.timeout))
+                samples.setdefault("metaflow_fanout", []).append(
+                    run_metaflow(metaflow_fanout_flow(args.items), "fanout", tmp, args.parallel, args.timeout))
+            samples.setdefault("dagtrail_fanout", []).append(
+                run_dagtrail(dagtrail_sweep_spec(args.items), tmp, args.parallel, args.timeout))
+            if args.tasks_variant:
+                samples.setdefault("dagtrail_fanout_tasks", []).append(
+                    run_dagtrail(dagtrail_tasks_spec(args.items), tmp, args.parallel, args.timeout))
+        runs = result["runs"] = {key: median_run(value) for key, value in samples.items()}
         tmp = Path(name)
-        # Alternate the tools so a change in machine load falls on both.
-        runs["dagtrail_chain"] = run_dagtrail(dagtrail_chain_spec(args.stages), tmp, args.parallel, args.timeout)
-        if not args.no_metaflow:
-            runs["metaflow_chain"] = run_metaflow(metaflow_chain_flow(args.stages), "chain", tmp, args.parallel,
-                                                  args.timeout)
-            runs["metaflow_fanout"] = run_metaflow(metaflow_fanout_flow(args.items), "fanout", tmp, args.parallel,
-                                                   args.timeout)
-        runs["dagtrail_fanout"] = run_dagtrail(dagtrail_sweep_spec(args.items), tmp, args.parallel, args.timeout)
-        if args.tasks_variant:
-            runs["dagtrail_fanout_tasks"] = run_dagtrail(dagtrail_tasks_spec(args.items), tmp, args.parallel,
-                                                         args.timeout)
         figures = [
             figure(f"fan-out/fan-in, {args.items} items (foreach)", runs["dagtrail_fanout"],
                    runs.get("metaflow_fanout"), "wall time, dagtrail sweep / Metaflow foreach"),

@@ -5,8 +5,8 @@ Shapes, every task the trivial command `true`, both tools at the same parallelis
   `foreach` step. Optionally dagtrail with the 100 items as 100 separate tasks (compared with
   the same Metaflow foreach).
 - chain: 10 tasks in a row (Metaflow: start, 8 steps, end).
-Each shape runs `--repeat` times on each side (default 3), the tools alternating within a
-round; the figure is the ratio of the medians, with each round's own ratio beside it (one
+After an untimed warm-up run of each tool (bytecode written, files cached), each shape runs
+`--repeat` times on each side (default 3), the tools alternating within a round; the figure is the ratio of the medians, with each round's own ratio beside it (one
 round's ratio moved by a third between runs on this shared machine). Wall time and peak
 memory of the whole process tree on both sides (every descendant,
 sampled from /proc every 0.05 s): summed PSS, which splits a shared page between the
@@ -109,7 +109,11 @@ def metaflow_chain_flow(stages: int) -> str:
 
 
 def _clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGTRAIL_", "METAFLOW_"))}
+    # Both tools as installed and used: Python keeps the bytecode it compiles. A caller's
+    # PYTHONDONTWRITEBYTECODE (set on the machines these ran on) made every `dagtrail run`
+    # compile dagtrail's editable sources again, while Metaflow's pip-installed ones were compiled.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DAGTRAIL_", "METAFLOW_")) and k != "PYTHONDONTWRITEBYTECODE"}
     # Local mode sets its own; these only make sure nothing could ever reach a real account.
     return env | {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -274,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
                     "repeat": args.repeat, "runs": {}}
     samples: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="dagtrail-bench-local-") as name:
+        warm = Path(name) / "warm-up"  # untimed: bytecode written, files in the page cache
+        warm.mkdir()
+        run_dagtrail(dagtrail_chain_spec(args.stages), warm, args.parallel, args.timeout)
+        if not args.no_metaflow:
+            run_metaflow(metaflow_chain_flow(args.stages), "chain", warm, args.parallel, args.timeout)
         for n in range(args.repeat):
             tmp = Path(name) / f"round-{n}"
             tmp.mkdir()

@@ -6,9 +6,10 @@ Shapes, every task the trivial command `true`, both tools at the same parallelis
   the same Metaflow foreach).
 - chain: 10 tasks in a row (Metaflow: start, 8 steps, end).
 After an untimed warm-up run of each tool (bytecode written, files cached), each shape runs
-`--repeat` times on each side (default 3), the tools alternating within a round; the figure is the ratio of the medians, with each round's own ratio beside it (one
-round's ratio moved by a third between runs on this shared machine). Wall time and peak
-memory of the whole process tree on both sides (every descendant,
+`--repeat` times on each side (default 3), the tools alternating within a round; the figure
+is the ratio of the medians, with each round's own ratio beside it (one round's ratio moved
+by a third between runs on this shared machine). Wall time and peak memory of the whole
+process tree on both sides (every descendant,
 sampled from /proc every 0.05 s): summed PSS, which splits a shared page between the
 processes that map it, so Metaflow's many interpreters and dagtrail's one process are
 counted alike (summed RSS too, which counts a shared page once per process). Ratio

@@ -364,24 +364,24 @@ def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
 def table_items(table_name: str, account: str, region: str) -> list[dict[str, Any]]:
     """Every item of an emulated DynamoDB table in wire form, as a Scan returns them, read
     from moto's backend: a Scan through a client serializes and parses every item again
-    (about 3 ms an item; the runs table of a 100-item sweep took 0.6 s)."""
-    check_version()
-    from moto.dynamodb.models import dynamodb_backends
-
-    table = dynamodb_backends[account][region].get_table(table_name)
+    (a 100-item sweep's runs table, 211 items: 120 ms that way, 18 ms this way)."""
     return [{name: _binary_as(value, _base64) for name, value in item.to_json()["Attributes"].items()}
-            for item in table.all_items()]
+            for item in _emulated_table(table_name, account, region).all_items()]
 
 
 def put_items(table_name: str, items: list[dict[str, Any]], account: str, region: str) -> None:
     """Put wire-form items (as table_items returns them) into an emulated table through
     moto's own put_item, without a request per 25 items."""
+    table = _emulated_table(table_name, account, region)
+    for item in items:
+        table.put_item({name: _binary_as(value, base64.b64decode) for name, value in item.items()})
+
+
+def _emulated_table(table_name: str, account: str, region: str) -> Any:
     check_version()
     from moto.dynamodb.models import dynamodb_backends
 
-    table = dynamodb_backends[account][region].get_table(table_name)
-    for item in items:
-        table.put_item({name: _binary_as(value, base64.b64decode) for name, value in item.items()})
+    return dynamodb_backends[account][region].get_table(table_name)
 
 
 def _base64(value: bytes) -> str:

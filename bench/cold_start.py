@@ -14,9 +14,10 @@ unchecked: a stat per module more). The environment is template.yaml's Globals l
 Target: every handler ≤ 1.5× boto3, except lineage_writer (it loads gremlinpython on purpose).
 The interpreter is .venv-layer's (`make bench` builds it: the layer's requirements alone on
 python3.13, Lambda's runtime), and .venv's (CPython 3.11 with the dev and local-mode
-packages) for comparison. A reference row, "floor", imports boto3,
-pydantic with one model and Powertools' Logger and Metrics: what any handler that keeps a
-pydantic model at its boundary pays before its own code.
+packages) for comparison. A reference row, "floor", imports botocore's session (the handlers
+create their clients with botocore alone: dagtrail.aws), pydantic with one model and
+Powertools' Logger and Metrics: what any handler that keeps a pydantic model at its boundary
+pays before its own code.
 
 Import + first invocation (bench/first_invocation.py): the same handlers imported and
 invoked once with a sample from events/ against moto's server, as a ratio to `import boto3`
@@ -59,7 +60,7 @@ LIMIT_MB = 250.0
 FUNCTIONS = REPO / "functions"
 SAM = SAM_BIN / "sam"
 LAYER_PYTHON = REPO / ".venv-layer" / "bin" / "python"
-FLOOR = ("import boto3, pydantic\nclass Floor(pydantic.BaseModel):\n    a: int\n"
+FLOOR = ("import botocore.session, pydantic\nclass Floor(pydantic.BaseModel):\n    a: int\n"
          "from aws_lambda_powertools import Logger, Metrics")
 
 
@@ -250,7 +251,7 @@ def figures(runs: list[dict], sizes: dict) -> list[dict]:
             })
         floor = imports["floor"]
         out.append({
-            "name": f"floor: boto3 + pydantic (one model) + Powertools Logger, Metrics{suffix}", "unit": "ms",
+            "name": f"floor: botocore + pydantic (one model) + Powertools Logger, Metrics{suffix}", "unit": "ms",
             "value": floor["median_ms"], "baseline_name": "import boto3", "baseline_value": imports["boto3_ms"],
             "ratio": floor["ratio_to_boto3"], "target": None, "pass": None,
             "what": f"what a handler with a pydantic model at its boundary pays before its own code; "

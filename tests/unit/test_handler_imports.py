@@ -20,7 +20,7 @@ from tests.conftest import REPO
 
 FUNCTIONS = sorted(p.parent.name for p in (REPO / "functions").glob("*/app.py"))
 # Loaded on first use only: none of these is on a handler's path at import.
-NEVER_AT_IMPORT = ("aws_xray_sdk", "gremlin_python", "yaml", "jsonschema", "moto", "gremlite",
+NEVER_AT_IMPORT = ("aws_xray_sdk", "gremlin_python", "yaml", "jsonschema", "moto", "gremlite", "boto3",
                    "dagtrail.spec.loader", "dagtrail.local", "dagtrail.cli", "dagtrail.compiler")
 # Only submit_task validates a workflow spec at import (it renders the task and submits through
 # the compute backends, whose requests carry spec Resources); reconcile loads the backends

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dagtrail import aws, settings
+from dagtrail.dynamo_values import from_item, to_attribute
 
 _SK = "CACHE"
 
@@ -34,13 +35,13 @@ class CacheIndex:
         item = self._ddb.get_item(TableName=self.table, Key=_key(key), ConsistentRead=True).get("Item")
         if not item:
             return None
-        return CacheEntry(key=key, **{k: _plain(v) for k, v in item.items() if k not in ("pk", "sk")})
+        return CacheEntry(key=key, **{k: v for k, v in from_item(item).items() if k not in ("pk", "sk")})
 
     def put(self, entry: CacheEntry) -> None:
         """First writer wins: a later identical computation does not move the entry."""
         from botocore.exceptions import ClientError
 
-        item = {k: _attr(v) for k, v in entry.model_dump(exclude={"key"}).items()}
+        item = {k: to_attribute(v) for k, v in entry.model_dump(exclude={"key"}).items()}
         try:
             self._ddb.put_item(TableName=self.table, Item=_key(entry.key) | item,
                                ConditionExpression="attribute_not_exists(pk)")
@@ -55,11 +56,3 @@ class CacheIndex:
 
 def _key(key: str) -> dict[str, Any]:
     return {"pk": {"S": f"CACHE#{key}"}, "sk": {"S": _SK}}
-
-
-def _attr(value: Any) -> dict[str, Any]:
-    return {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
-
-
-def _plain(value: dict[str, Any]) -> Any:
-    return int(value["N"]) if "N" in value else value["S"]

@@ -7,7 +7,7 @@
 - else DAGTRAIL_GRAPH_URL set: written straight into the graph (tools and tests).
 - else: logged and dropped — lineage never blocks the workflow.
 
-Light to import: boto3 and gremlinpython load only when records are actually sent.
+Light to import: botocore and gremlinpython load only when records are actually sent.
 """
 
 from __future__ import annotations

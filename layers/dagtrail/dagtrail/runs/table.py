@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from dagtrail import aws, settings
+from dagtrail.dynamo_values import from_item as _item
+from dagtrail.dynamo_values import to_attribute as _attr
 from dagtrail.runs.models import JobRecord, RunRecord, TaskRecord
 from dagtrail.runs.states import JobState, rank
 
@@ -25,9 +25,6 @@ OPEN_VALUE = "open"
 # An attempt number whose submit was throttled (no job started), for the next token to take.
 RELEASED = "released_attempt"
 
-_SER = TypeSerializer()
-_DE = TypeDeserializer()
-
 
 class AttemptReleased(Exception):
     """This token's submit was throttled and its attempt given to the next one."""
@@ -35,34 +32,6 @@ class AttemptReleased(Exception):
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:24]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_dynamo(v) for v in value]
-    return value
-
-
-def _item(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_DE.deserialize(v)) for k, v in raw.items()}
-
-
-def _attr(value: Any) -> dict[str, Any]:
-    return _SER.serialize(_dynamo(value))
 
 
 class RunsTable:

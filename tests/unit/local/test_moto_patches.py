@@ -16,11 +16,15 @@ def test_moto_is_the_version_the_patches_were_written_for():
         "moto was upgraded: re-check dagtrail/local/moto_patches/, then update MOTO_VERSION")
 
 
-def test_the_patched_lambda_method_still_has_the_expected_signature():
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+def test_the_interpreter_still_invokes_lambda_through_boto_client_for_and_reads_what_we_answer():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
 
-    params = list(inspect.signature(LambdaSimpleBackend.invoke).parameters)
-    assert params == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
+    source = inspect.getsource(lambda_eval_utils)
+    assert source.count("boto_client_for(") == 2 and source.count(".invoke(**parameters)") == 2
+    # what _InProcessLambda answers: the keys the interpreter reads of a response
+    assert '.get("FunctionError")' in source and '["Payload"]' in source and "select_from_typed_dict" in source
+    assert list(inspect.signature(boto_client.boto_client_for).parameters) == ["region", "service", "state_credentials"]
 
 
 def test_the_retry_sleep_is_still_time_sleep_in_retrier_decl():
@@ -30,12 +34,9 @@ def test_the_retry_sleep_is_still_time_sleep_in_retrier_decl():
 
 
 def _lambda_function() -> tuple[str, str]:
-    """A role and a Lambda function for moto's state machines to call (dispatch answers it)."""
-    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arn = boto3.client("lambda").create_function(
-        FunctionName="Fn", Runtime="python3.13", Role=role, Handler="app.handler",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
-    return role, arn
+    """A role and a Lambda function for moto's state machines to call: neither exists in moto,
+    dispatch answers the function."""
+    return "arn:aws:iam::123456789012:role/r", "arn:aws:lambda:us-east-1:123456789012:function:Fn"
 
 
 def test_lambda_invoke_dispatches_to_our_function_and_errors_carry_the_class_name(aws_mock):
@@ -52,17 +53,28 @@ def test_lambda_invoke_dispatches_to_our_function_and_errors_carry_the_class_nam
 
     undo = moto_patches.install_lambda_dispatch(dispatch)
     try:
-        iam = boto3.client("iam")
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        lam = boto3.client("lambda")
-        lam.create_function(FunctionName="Fn", Runtime="python3.13", Role=role, Handler="app.handler",
-                            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
-        ok = lam.invoke(FunctionName="Fn", Payload=json.dumps({"x": 1}))
-        assert json.loads(ok["Payload"].read()) == {"echo": 1} and "FunctionError" not in ok
-        bad = lam.invoke(FunctionName="Fn", Payload=json.dumps({"fail": True}))
-        assert bad["FunctionError"] == "Unhandled"
-        assert json.loads(bad["Payload"].read())["errorType"] == "Boom"
-        assert [c[0] for c in calls] == ["Fn", "Fn"]
+        role, arn = _lambda_function()
+        sfn = boto3.client("stepfunctions")
+        caught = {"ErrorEquals": ["Boom"], "ResultPath": "$.error", "Next": "Caught"}
+        machine = sfn.create_state_machine(name="m", roleArn=role, definition=json.dumps({
+            "StartAt": "Ok", "States": {
+                "Ok": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "ResultPath": "$.ok",
+                       "Parameters": {"FunctionName": arn, "Payload": {"x": 1}}, "Next": "Plain"},
+                "Plain": {"Type": "Task", "Resource": arn, "Parameters": {"x": 2}, "ResultPath": "$.plain",
+                          "Next": "Bad"},
+                "Bad": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": "Fn", "Payload": {"fail": True}}, "Catch": [caught],
+                        "End": True},
+                "Caught": {"Type": "Succeed"}}}))["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        described = _wait_done(sfn, execution)
+        assert described["status"] == "SUCCEEDED", described
+        output = json.loads(described["output"])
+        assert output["ok"]["Payload"] == {"echo": 1} and output["ok"]["StatusCode"] == 200
+        assert output["plain"] == {"echo": 2}
+        assert output["error"]["Error"] == "Boom" and json.loads(output["error"]["Cause"])["errorMessage"] == "no"
+        assert calls == [("Fn", {"x": 1}), ("Fn", {"x": 2}), ("Fn", {"fail": True})]
+        assert boto3.client("lambda").list_functions()["Functions"] == []  # no Lambda service involved
     finally:
         undo()
 
@@ -739,10 +751,13 @@ def test_what_parse_once_and_shared_sfn_clients_replace_is_still_there():
     assert importers <= set(sys.modules)
 
 
-def _lambda_machine(sfn, role: str, arn: str, tasks: int) -> str:
+def _lambda_machine(sfn, role: str, arn: str, tasks: int, queue_url: str) -> str:
+    """`tasks` Lambda tasks, then an SQS task (a client the interpreter makes)."""
     states = {f"T{i}": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                         "Parameters": {"FunctionName": arn, "Payload": {"i": i}}, "ResultSelector": {"p.$": "$.Payload"},
-                        **({"Next": f"T{i + 1}"} if i + 1 < tasks else {"End": True})} for i in range(tasks)}
+                        "Next": f"T{i + 1}" if i + 1 < tasks else "Q"} for i in range(tasks)}
+    states["Q"] = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "ResultPath": None,
+                   "Parameters": {"QueueUrl": queue_url, "MessageBody.$": "States.JsonToString($)"}, "End": True}
     return sfn.create_state_machine(name="chain", roleArn=role, definition=json.dumps(
         {"StartAt": "T0", "States": states}))["stateMachineArn"]
 
@@ -765,7 +780,8 @@ def test_parse_once_and_shared_clients_run_executions_as_before_with_fewer_parse
     try:
         role, arn = _lambda_function()
         sfn = boto3.client("stepfunctions")
-        machine = _lambda_machine(sfn, role, arn, 3)
+        queue_url = boto3.client("sqs").create_queue(QueueName="q")["QueueUrl"]
+        machine = _lambda_machine(sfn, role, arn, 3, queue_url)
         outputs = []
         for n in range(2):
             execution = sfn.start_execution(stateMachineArn=machine, name=f"e{n}")["executionArn"]
@@ -775,7 +791,7 @@ def test_parse_once_and_shared_clients_run_executions_as_before_with_fewer_parse
         assert outputs == [{"p": {"seen": 2}}] * 2
         # one validation parse serves the first execution; the second parses its own
         assert len(parses) == 2
-        assert clients == [("lambda", "us-east-1")]
+        assert clients == [("sqs", "us-east-1")]  # one client, for both executions' SQS states
         with pytest.raises(Exception, match="ASLParserException"):  # still validated
             sfn.create_state_machine(name="bad", roleArn=role, definition='{"StartAt": "X", "States": {}}')
     finally:
@@ -857,6 +873,25 @@ def test_shared_model_loader_makes_one_loader_and_keeps_motos_extras():
     finally:
         undo()
     assert utils.create_loader is create_loader
+
+
+def test_shared_botocore_session_lists_the_same_regions_from_dagtrails_session():
+    from moto.core.base_backend import AccountSpecificBackend
+
+    from dagtrail import aws
+
+    assert "get_session()" in inspect.getsource(AccountSpecificBackend._generate_regions)
+    own = AccountSpecificBackend.get_session()
+    undo = moto_patches.shared_botocore_session()
+    try:
+        assert AccountSpecificBackend.get_session() is aws.session()
+        for service in ("dynamodb", "sqs", "stepfunctions", "s3", "logs"):
+            for partition in own.get_available_partitions():
+                assert (aws.session().get_available_regions(service, partition_name=partition)
+                        == own.get_available_regions(service, partition_name=partition))
+    finally:
+        undo()
+    assert AccountSpecificBackend.get_session() is own
 
 
 def test_speedups_install_every_speed_patch_and_undo_puts_each_original_back():

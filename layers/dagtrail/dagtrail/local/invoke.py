@@ -135,7 +135,9 @@ def emulated_account(workdir: Path) -> Iterator[services.LocalStack]:
     try:
         with environment({"DAGTRAIL_LINEAGE_QUEUE_URL": None}), mock_aws(config=MOTO_CONFIG):
             aws.reset_clients()
-            yield services.create_resources()
+            stack = services.create_resources()
+            services.create_functions(stack)
+            yield stack
     finally:
         services.restore_environment(previous)
 

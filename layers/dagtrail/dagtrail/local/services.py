@@ -21,6 +21,7 @@ RESULTS_BUCKET = "dagtrail-results"
 LINEAGE_QUEUE = "dagtrail-lineage"
 LINEAGE_DLQ = "dagtrail-lineage-dlq"
 FUNCTIONS = ("SubmitTaskFunction",)  # Lambdas the state machine invokes
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{STACK}"
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
@@ -99,26 +100,31 @@ def create_resources() -> LocalStack:
     })["QueueUrl"]
     os.environ["DAGTRAIL_LINEAGE_QUEUE_URL"] = queue_url
 
-    role_arn = aws.client("iam").create_role(
-        RoleName="dagtrail-local", AssumeRolePolicyDocument=json.dumps({
+    # No function or role in moto: the interpreter's Lambda calls go straight to the handlers
+    # (moto_patches.install_lambda_dispatch). The ARNs are the ones moto would make.
+    arns = {logical_id: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}" for logical_id in FUNCTIONS}
+    return LocalStack(queue_url, dlq_url, arns, ROLE_ARN)
+
+
+def create_functions(stack: LocalStack) -> None:
+    """The stack's functions and their role as moto's Lambda service holds them, for whoever
+    calls Lambda through moto (`dagtrail invoke`'s account: Batch checks the role too)."""
+    aws.client("iam").create_role(
+        RoleName=ROLE_ARN.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
                                                                          "states.amazonaws.com"]},
                            "Action": "sts:AssumeRole"}],
         }),
-    )["Role"]["Arn"]
+    )
     lam = aws.client("lambda")
-    arns = {}
-    for logical_id in FUNCTIONS:
-        arns[logical_id] = lam.create_function(
-            FunctionName=logical_id, Runtime="python3.13", Role=role_arn, Handler="app.handler",
-            Code={"ZipFile": _placeholder_zip()}, Architectures=["arm64"],
-        )["FunctionArn"]
-    return LocalStack(queue_url, dlq_url, arns, role_arn)
+    for logical_id in stack.function_arns:
+        lam.create_function(FunctionName=logical_id, Runtime="python3.13", Role=ROLE_ARN, Handler="app.handler",
+                            Code={"ZipFile": _placeholder_zip()}, Architectures=["arm64"])
 
 
 def _placeholder_zip() -> bytes:
-    # moto stores the code but never runs it: invocations are dispatched to functions/ in-process.
+    # moto stores the code but never runs it.
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", "def handler(event, context):\n    return event\n")

@@ -1,8 +1,9 @@
 """Every patch dagtrail applies to moto, in one place (this package; update_plan is the
 model of UpdateItem that fast_update_items runs), pinned to one moto version.
 
-- Lambda invocations (Docker off) go to LambdaSimpleBackend.invoke, which echoes its input;
-  we replace that one method to call the real handlers in-process.
+- The Step Functions interpreter's Lambda invocations call the real handlers in-process
+  (`install_lambda_dispatch`), without moto's Lambda service: no function or IAM role to
+  create, no Invoke request per task.
 - A retried waitForTaskToken state must get a new task token per attempt, as on AWS; moto
   makes one token per state entry, so after one SendTaskFailure every retry failed at once
   (`fresh_token_per_attempt`).
@@ -64,6 +65,9 @@ model of UpdateItem that fast_update_items runs), pinned to one moto version.
 - Speed, at start (`shared_model_loader`): moto loads each service's model with a new
   botocore Loader, and each new Loader lists every service directory on disk first (about
   30 ms, once per emulated service a run touches). One Loader serves them all.
+- Speed, at start (`shared_botocore_session`): moto lists each service's regions from a
+  botocore Session of its own, which loads endpoints.json (50 ms) and the service models
+  dagtrail's clients have just loaded. It uses dagtrail's session instead.
 - Speed, per emulated call (`cached_method_names`): moto lists a response class's methods
   with inspect.getmembers on every request, to check the action is one of them (0.13–0.19
   ms a call); the list is made once per class.
@@ -93,6 +97,7 @@ tests/unit/local/test_moto_patches.py fails loudly when an upgrade moves what we
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 import traceback
@@ -150,29 +155,46 @@ def _defer_batch_package() -> None:
 
 
 def install_lambda_dispatch(dispatch: Dispatcher) -> Callable[[], None]:
-    """Route moto Lambda Invoke to `dispatch(function_name, event)`. Returns an undo function.
+    """The Step Functions interpreter's Lambda invocations call `dispatch(function_name,
+    event)` in-process. Returns an undo function.
 
-    A handler exception becomes a Lambda function error whose errorType is the exception's
-    class name, which is what Step Functions matches in Retry and Catch.
+    No Lambda service in between: moto's needs the function created first, under an IAM role
+    it checks (its IAM backend and x509 certificates, about 0.15 s of every run's start),
+    and each invocation would be one more emulated request. A handler exception becomes a
+    Lambda function error whose errorType is the exception's class name, which is what Step
+    Functions matches in Retry and Catch.
     """
     check_version()
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ARG001
-        name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
-        event = json.loads(body) if body else {}
+    client = _InProcessLambda(dispatch)
+    current = lambda_eval_utils.boto_client_for  # moto's, or shared_sfn_clients'
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        return client if service == "lambda" else current(region, service, state_credentials)
+
+    return _replace(lambda_eval_utils, "boto_client_for", boto_client_for)
+
+
+class _InProcessLambda:
+    """The one call the interpreter makes of a Lambda client, answered as Lambda answers it."""
+
+    def __init__(self, dispatch: Dispatcher) -> None:
+        self._dispatch = dispatch
+
+    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        # a function's name, or its ARN (arn:aws:lambda:region:account:function:name[:qualifier])
+        name = FunctionName.split(":")[6] if FunctionName.startswith("arn:") else FunctionName.split(":")[0]
+        event = json.loads(Payload) if Payload else {}
+        response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         try:
-            result = dispatch(name, event)
+            result = self._dispatch(name, event)
         except Exception as exc:  # a Lambda function error, not a crash of the emulator
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({
-                "errorType": type(exc).__name__,
-                "errorMessage": str(exc),
-                "stackTrace": traceback.format_exception(exc)[-3:],
-            }).encode()
-        return json.dumps(result).encode()
-
-    return _replace(LambdaSimpleBackend, "invoke", invoke)
+            response["FunctionError"] = "Unhandled"
+            result = {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                      "stackTrace": traceback.format_exception(exc)[-3:]}
+        response["Payload"] = io.BytesIO(json.dumps(result).encode())
+        return response
 
 
 def definition_text(asl: Any) -> str:
@@ -879,10 +901,21 @@ def shared_model_loader() -> Callable[[], None]:
     return _replace(utils, "create_loader", functools.cache(utils.create_loader))
 
 
+def shared_botocore_session() -> Callable[[], None]:
+    """moto's botocore Session (for each service's regions) is dagtrail's own (module
+    docstring). Returns an undo function."""
+    check_version()
+    from moto.core.base_backend import AccountSpecificBackend
+
+    from dagtrail import aws
+
+    return _replace(AccountSpecificBackend, "get_session", classmethod(lambda cls: aws.session()))
+
+
 def speedups() -> Callable[[], None]:
     """Every patch here that only makes moto faster (none changes an answer; see the module
     docstring), installed together. Returns one undo function, which undoes them in reverse."""
-    return _undo_all([shared_model_loader(), fast_backends(), cached_update_expressions(),
+    return _undo_all([shared_model_loader(), shared_botocore_session(), fast_backends(), cached_update_expressions(),
                       fast_update_expressions(), fast_update_items(), fast_attribute_picker(),
                       plain_attribute_values(), parse_once(), shared_sfn_clients(), fast_message_clock(),
                       cached_method_names(), unsigned_requests(), fast_random_strings(), cached_camelcase(),

@@ -272,7 +272,7 @@ def figures(runs: list[dict], sizes: dict) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="job_events only, 1 run, no warm-up, no sam build")
     parser.add_argument("--handler", action="append", default=[], help="only these (repeatable)")
     parser.add_argument("--no-build", action="store_true")

@@ -120,6 +120,7 @@ class Account:
             os.environ["AWS_ENDPOINT_URL"] = self.url
             aws.reset_clients()
             stack = services.create_resources()
+            services.create_functions(stack)
             extra = invoke._account(stack, ref.services)
             env = services.environment(self.workdir) | {"DAGTRAIL_LINEAGE_QUEUE_URL": stack.lineage_queue_url}
         finally:

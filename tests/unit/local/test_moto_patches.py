@@ -1139,3 +1139,73 @@ def test_what_stop_releases_waiting_tasks_and_join_interpreter_threads_use_is_st
     assert "self.callback_pool_manager = " in inspect.getsource(Environment)
     assert "self.env.set_stop(" in inspect.getsource(ExecutionWorker.stop)
     assert moto_patches.join_interpreter_threads(0) == len(utils.TMP_THREADS)
+
+
+def _requests_as_sent(aws_mock) -> list:
+    """Real botocore requests of several protocols, as moto's stubber receives them."""
+    sent = []
+
+    def keep(request, **_):
+        sent.append((request.method, request.url, dict(request.headers), request.body))
+
+    clients = {name: boto3.client(name) for name in ("dynamodb", "sqs", "stepfunctions", "s3")}
+    for c in clients.values():
+        c.meta.events.register("before-send", keep)
+    clients["dynamodb"].create_table(**_table_definition())
+    clients["dynamodb"].put_item(TableName="t", Item={"k": {"S": "é ✓"}})
+    clients["dynamodb"].get_item(TableName="t", Key={"k": {"S": "é ✓"}})
+    queue = clients["sqs"].create_queue(QueueName="q")["QueueUrl"]
+    clients["sqs"].send_message(QueueUrl=queue, MessageBody="x" * 300)
+    clients["stepfunctions"].list_state_machines()
+    clients["s3"].create_bucket(Bucket="bkt")
+    clients["s3"].put_object(Bucket="bkt", Key="a b/ü%2F?x", Body=b"\x00data", Metadata={"my_key": "v", "other": "w"})
+    clients["s3"].list_objects_v2(Bucket="bkt", Prefix="a b/")
+    clients["s3"].get_object(Bucket="bkt", Key="a b/ü%2F?x")
+    return sent
+
+
+def test_light_requests_build_the_request_moto_builds(aws_mock):
+    from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request
+
+    sent = _requests_as_sent(aws_mock)
+    assert {m for m, *_ in sent} >= {"POST", "PUT", "GET"} and len(sent) >= 10
+
+    def view(request):
+        environ = {k: v for k, v in request.environ.items() if k not in ("wsgi.input", "werkzeug.request")}
+        return (environ, request.get_data(), list(request.headers), request.args, request.form, request.path,
+                request.raw_url, request.url_root, request.environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY])
+
+    expected = [view(Request.from_primitives(*r)) for r in sent]
+    undo = moto_patches.light_requests()
+    try:
+        assert [view(Request.from_primitives(*r)) for r in sent] == expected  # the kept environs
+        assert [view(Request.from_primitives(*r)) for r in sent] == expected  # reused
+    finally:
+        undo()
+
+
+def test_what_light_requests_replaces_is_still_there():
+    from moto.core import request
+
+    assert "Request.from_primitives(" in inspect.getsource(request.normalize_request)
+    assert "cls.from_values(" in inspect.getsource(request.Request.from_primitives)
+
+
+def test_light_requests_leave_moto_answering_as_before(aws_mock):
+    undo = moto_patches.light_requests()
+    try:
+        ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+        ddb.create_table(**_table_definition())
+        ddb.put_item(TableName="t", Item={"k": {"S": "1"}, "v": {"N": "2"}})
+        assert ddb.get_item(TableName="t", Key={"k": {"S": "1"}})["Item"]["v"] == {"N": "2"}
+        s3.create_bucket(Bucket="bkt")
+        s3.put_object(Bucket="bkt", Key="x/y z", Body=b"abc", Metadata={"my_key": "v"})
+        got = s3.get_object(Bucket="bkt", Key="x/y z")
+        assert got["Body"].read() == b"abc" and got["Metadata"] == {"my_key": "v"}
+    finally:
+        undo()
+
+
+def _table_definition() -> dict:
+    return {"TableName": "t", "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}

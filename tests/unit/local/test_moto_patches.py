@@ -1209,3 +1209,56 @@ def test_light_requests_leave_moto_answering_as_before(aws_mock):
 def _table_definition() -> dict:
     return {"TableName": "t", "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
             "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}
+
+
+def _routing_story() -> list:
+    """Answers of several services, as plain data (no ids or dates)."""
+    ddb, sqs, sfn, s3 = (boto3.client(n) for n in ("dynamodb", "sqs", "stepfunctions", "s3"))
+    ddb.create_table(**_table_definition())
+    ddb.put_item(TableName="t", Item={"k": {"S": "1"}})
+    queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="m")
+    s3.create_bucket(Bucket="bkt")
+    s3.put_object(Bucket="bkt", Key="a b/ü", Body=b"x", Metadata={"my_key": "v"})
+    missing = None
+    try:
+        ddb.get_item(TableName="nope", Key={"k": {"S": "1"}})
+    except ddb.exceptions.ResourceNotFoundException as exc:
+        missing = exc.response["Error"]["Code"]
+    return [ddb.get_item(TableName="t", Key={"k": {"S": "1"}})["Item"],
+            sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"],
+            sfn.list_state_machines()["stateMachines"],
+            s3.get_object(Bucket="bkt", Key="a b/ü")["Metadata"],
+            [o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]], missing]
+
+
+def test_cached_routes_answer_as_moto_does_and_still_check_the_config():
+    from moto import mock_aws
+    from moto.core.exceptions import ServiceNotWhitelisted
+
+    with mock_aws():
+        expected = _routing_story()
+    undo = moto_patches.cached_routes()
+    try:
+        for _ in range(2):  # routes found, then reused
+            with mock_aws():
+                assert _routing_story() == expected
+        with mock_aws(config={"core": {"service_whitelist": ["dynamodb"]}}):
+            boto3.client("dynamodb").list_tables()
+            with pytest.raises(ServiceNotWhitelisted):
+                boto3.client("sqs").list_queues()
+    finally:
+        undo()
+
+
+def test_what_cached_routes_replaces_is_still_there():
+    from moto.core.base_backend import BaseBackend
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    source = inspect.getsource(BotocoreStubber.process_request)
+    for part in ("backend_index.backend_url_patterns", "passthrough_service(service)", "service_whitelisted(service)",
+                 "backend.urls.items()", "recorder._record_request(normalized_request)",
+                 "normalized_request.raw_url"):
+        assert part in source, part
+    # the handlers are the url modules' own (class-level), not bound to a backend instance
+    assert "self._url_module.url_paths" in inspect.getsource(BaseBackend.urls.fget)

@@ -76,6 +76,11 @@ model of UpdateItem that fast_update_items runs), pinned to one moto version.
   parsing and quoting, header objects, stream probing) every call, about a tenth of a
   DynamoDB call's CPU. The environ EnvironBuilder makes for a (method, URL) is kept, and
   each request adds its own headers and body as EnvironBuilder would.
+- Speed, per emulated call (`cached_routes`): moto finds the service for each request by
+  trying the URL against every service's pattern (about fifty regular expressions before
+  DynamoDB's), then builds that backend's URL table to find the handler, every call. The
+  (service, handler) answer depends only on the URL, so it is kept per URL; the passthrough
+  and allow-list configuration is still checked on every call.
 - Speed, per emulated call (`unsigned_requests`): botocore signs every request (SigV4: a
   canonical request, four HMACs), about 15 % of a GetItem's CPU, and moto checks no
   signature (IAM authentication is off in local mode); it reads only the access key from the
@@ -900,6 +905,72 @@ def light_requests(max_urls: int = 256) -> Callable[[], None]:
     return _replace(Request, "from_primitives", classmethod(from_primitives))
 
 
+def cached_routes(max_urls: int = 256) -> Callable[[], None]:
+    """The service and handler that answer a URL, found once per URL (module docstring).
+    Returns an undo function."""
+    check_version()
+    import re
+
+    import moto.backend_index as backend_index
+    import moto.backends as backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+    from moto.core.exceptions import HTTPException, ServiceNotWhitelisted
+    from moto.core.request import normalize_request
+    from moto.core.utils import get_equivalent_url_in_aws_domain
+    from moto.moto_api import recorder
+
+    original = BotocoreStubber.process_request
+    routes: dict[str, tuple[str, tuple[str, ...], Any]] = {}
+
+    def route(url: str) -> tuple[str, tuple[str, ...], Any] | None:
+        """As process_request searches: the clean URL, every service whose pattern matched up
+        to the one with a handler for it (each is checked against the config), the handler."""
+        parsed, _ = get_equivalent_url_in_aws_domain(url)
+        clean_url = f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
+        matched: list[str] = []
+        for service, pattern in backend_index.backend_url_patterns:
+            if not pattern.match(clean_url):
+                continue
+            matched.append(service)
+            backend_dict = backends.get_backend(service)
+            if isinstance(backend_dict, BackendDict):
+                regions = backend_dict[DEFAULT_ACCOUNT_ID]
+                backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+            else:
+                backend = backend_dict["global"]
+            for pattern_text, handler in backend.urls.items():  # module-level handlers: no backend state
+                if re.compile(pattern_text).match(clean_url):
+                    return clean_url, tuple(matched), handler
+        return None
+
+    def process_request(self, request):
+        found = routes.get(request.url)
+        if found is None:
+            found = route(request.url)
+            if found is None or len(routes) >= max_urls:
+                return original(self, request)
+            routes[request.url] = found
+        clean_url, services, handler = found
+        if passthrough_url(clean_url):
+            return None
+        for service in services:
+            if passthrough_service(service):
+                return None
+            if not service_whitelisted(service):
+                raise ServiceNotWhitelisted(service)
+        normalized = normalize_request(request)
+        try:
+            recorder._record_request(normalized)
+            return handler(normalized, normalized.raw_url, normalized.headers)
+        except HTTPException as e:
+            return e.code, e.get_headers(), e.get_body()
+
+    return _replace(BotocoreStubber, "process_request", process_request)
+
+
 def unsigned_requests() -> Callable[[], None]:
     """Plain SigV4 requests carry their credential scope but no signature (module
     docstring). Returns an undo function."""
@@ -969,7 +1040,7 @@ def speedups() -> Callable[[], None]:
                       fast_update_expressions(), fast_update_items(), fast_attribute_picker(),
                       plain_attribute_values(), parse_once(), shared_sfn_clients(), fast_message_clock(),
                       cached_method_names(), unsigned_requests(), fast_random_strings(), cached_camelcase(),
-                      cached_condition_lexing(), light_requests()])
+                      cached_condition_lexing(), light_requests(), cached_routes()])
 
 
 def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:

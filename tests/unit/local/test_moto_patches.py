@@ -1251,6 +1251,35 @@ def test_cached_routes_answer_as_moto_does_and_still_check_the_config():
         undo()
 
 
+def test_cached_routes_pass_the_raw_url_moto_computes(aws_mock, monkeypatch):
+    from botocore.awsrequest import AWSPreparedRequest
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.core.responses import BaseResponse
+
+    sent = _requests_as_sent(aws_mock)
+    original = BaseResponse.setup_class
+    seen: list = []
+    monkeypatch.setattr(BaseResponse, "setup_class", lambda self, request, full_url=None, *a, **k: (
+        seen.append(full_url), original(self, request, full_url, *a, **k))[1])
+
+    def replay() -> list:
+        seen.clear()
+        with mock_aws():
+            for method, url, headers, body in sent:
+                BotocoreStubber().process_request(AWSPreparedRequest(method, url, headers, body, False))
+        return list(seen)
+
+    expected = replay()
+    assert len([u for u in expected if u]) >= 6  # S3 reads its request's own raw_url instead
+    undo = moto_patches.cached_routes()
+    try:
+        assert replay() == expected
+        assert replay() == expected  # from the kept raw URLs
+    finally:
+        undo()
+
+
 def test_what_cached_routes_replaces_is_still_there():
     from moto.core.base_backend import BaseBackend
     from moto.core.botocore_stubber import BotocoreStubber

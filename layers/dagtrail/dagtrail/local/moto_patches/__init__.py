@@ -924,6 +924,7 @@ def cached_routes(max_urls: int = 256) -> Callable[[], None]:
 
     original = BotocoreStubber.process_request
     routes: dict[str, tuple[str, tuple[str, ...], Any]] = {}
+    raw_urls: dict[tuple[str, str | None], str] = {}
 
     def route(url: str) -> tuple[str, tuple[str, ...], Any] | None:
         """As process_request searches: the clean URL, every service whose pattern matched up
@@ -962,9 +963,16 @@ def cached_routes(max_urls: int = 256) -> Callable[[], None]:
             if not service_whitelisted(service):
                 raise ServiceNotWhitelisted(service)
         normalized = normalize_request(request)
+        # raw_url derives from the URL and the Host header alone, through werkzeug's IRI code
+        raw_key = (request.url, request.headers.get("Host"))
+        raw_url = raw_urls.get(raw_key)
+        if raw_url is None:
+            raw_url = normalized.raw_url
+            if len(raw_urls) < max_urls:
+                raw_urls[raw_key] = raw_url
         try:
             recorder._record_request(normalized)
-            return handler(normalized, normalized.raw_url, normalized.headers)
+            return handler(normalized, raw_url, normalized.headers)
         except HTTPException as e:
             return e.code, e.get_headers(), e.get_body()
 

@@ -1141,7 +1141,7 @@ def test_what_stop_releases_waiting_tasks_and_join_interpreter_threads_use_is_st
     assert moto_patches.join_interpreter_threads(0) == len(utils.TMP_THREADS)
 
 
-def _requests_as_sent(aws_mock) -> list:
+def _requests_as_sent() -> list:
     """Real botocore requests of several protocols, as moto's stubber receives them."""
     sent = []
 
@@ -1151,9 +1151,11 @@ def _requests_as_sent(aws_mock) -> list:
     clients = {name: boto3.client(name) for name in ("dynamodb", "sqs", "stepfunctions", "s3")}
     for c in clients.values():
         c.meta.events.register("before-send", keep)
-    clients["dynamodb"].create_table(**_table_definition())
-    clients["dynamodb"].put_item(TableName="t", Item={"k": {"S": "é ✓"}})
-    clients["dynamodb"].get_item(TableName="t", Key={"k": {"S": "é ✓"}})
+    from dagtrail.runs.table import table_definition
+
+    clients["dynamodb"].create_table(**table_definition("t"))
+    clients["dynamodb"].put_item(TableName="t", Item=_key("é ✓"))
+    clients["dynamodb"].get_item(TableName="t", Key=_key("é ✓"))
     queue = clients["sqs"].create_queue(QueueName="q")["QueueUrl"]
     clients["sqs"].send_message(QueueUrl=queue, MessageBody="x" * 300)
     clients["stepfunctions"].list_state_machines()
@@ -1167,7 +1169,7 @@ def _requests_as_sent(aws_mock) -> list:
 def test_light_requests_build_the_request_moto_builds(aws_mock):
     from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request
 
-    sent = _requests_as_sent(aws_mock)
+    sent = _requests_as_sent()
     assert {m for m, *_ in sent} >= {"POST", "PUT", "GET"} and len(sent) >= 10
 
     def view(request):
@@ -1194,10 +1196,9 @@ def test_what_light_requests_replaces_is_still_there():
 def test_light_requests_leave_moto_answering_as_before(aws_mock):
     undo = moto_patches.light_requests()
     try:
-        ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
-        ddb.create_table(**_table_definition())
-        ddb.put_item(TableName="t", Item={"k": {"S": "1"}, "v": {"N": "2"}})
-        assert ddb.get_item(TableName="t", Key={"k": {"S": "1"}})["Item"]["v"] == {"N": "2"}
+        ddb, s3 = _table(), boto3.client("s3")
+        ddb.put_item(TableName="t", Item={**_key("1"), "v": {"N": "2"}})
+        assert ddb.get_item(TableName="t", Key=_key("1"))["Item"]["v"] == {"N": "2"}
         s3.create_bucket(Bucket="bkt")
         s3.put_object(Bucket="bkt", Key="x/y z", Body=b"abc", Metadata={"my_key": "v"})
         got = s3.get_object(Bucket="bkt", Key="x/y z")
@@ -1206,26 +1207,21 @@ def test_light_requests_leave_moto_answering_as_before(aws_mock):
         undo()
 
 
-def _table_definition() -> dict:
-    return {"TableName": "t", "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}
-
 
 def _routing_story() -> list:
     """Answers of several services, as plain data (no ids or dates)."""
-    ddb, sqs, sfn, s3 = (boto3.client(n) for n in ("dynamodb", "sqs", "stepfunctions", "s3"))
-    ddb.create_table(**_table_definition())
-    ddb.put_item(TableName="t", Item={"k": {"S": "1"}})
+    ddb, sqs, sfn, s3 = _table(), *(boto3.client(n) for n in ("sqs", "stepfunctions", "s3"))
+    ddb.put_item(TableName="t", Item=_key("1"))
     queue = sqs.create_queue(QueueName="q")["QueueUrl"]
     sqs.send_message(QueueUrl=queue, MessageBody="m")
     s3.create_bucket(Bucket="bkt")
     s3.put_object(Bucket="bkt", Key="a b/ü", Body=b"x", Metadata={"my_key": "v"})
     missing = None
     try:
-        ddb.get_item(TableName="nope", Key={"k": {"S": "1"}})
+        ddb.get_item(TableName="nope", Key=_key("1"))
     except ddb.exceptions.ResourceNotFoundException as exc:
         missing = exc.response["Error"]["Code"]
-    return [ddb.get_item(TableName="t", Key={"k": {"S": "1"}})["Item"],
+    return [ddb.get_item(TableName="t", Key=_key("1"))["Item"],
             sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"],
             sfn.list_state_machines()["stateMachines"],
             s3.get_object(Bucket="bkt", Key="a b/ü")["Metadata"],
@@ -1257,7 +1253,7 @@ def test_cached_routes_pass_the_raw_url_moto_computes(aws_mock, monkeypatch):
     from moto.core.botocore_stubber import BotocoreStubber
     from moto.core.responses import BaseResponse
 
-    sent = _requests_as_sent(aws_mock)
+    sent = _requests_as_sent()
     original = BaseResponse.setup_class
     seen: list = []
     monkeypatch.setattr(BaseResponse, "setup_class", lambda self, request, full_url=None, *a, **k: (

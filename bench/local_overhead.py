@@ -301,7 +301,6 @@ def main(argv: list[str] | None = None) -> int:
                 samples.setdefault("dagtrail_fanout_tasks", []).append(
                     run_dagtrail(dagtrail_tasks_spec(args.items), tmp, args.parallel, args.timeout))
         runs = result["runs"] = {key: median_run(value) for key, value in samples.items()}
-        tmp = Path(name)
         figures = [
             figure(f"fan-out/fan-in, {args.items} items (foreach)", runs["dagtrail_fanout"],
                    runs.get("metaflow_fanout"), "wall time, dagtrail sweep / Metaflow foreach"),
@@ -313,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                                      runs.get("metaflow_fanout"), "wall time, dagtrail 100 tasks / Metaflow foreach"))
         result["figures"] = figures
         if not args.quick and any(f["pass"] is not True for f in figures):
-            result["profile"] = profile_run(dagtrail_sweep_spec(PROFILE_ITEMS), tmp, args.parallel, args.timeout)
+            result["profile"] = profile_run(dagtrail_sweep_spec(PROFILE_ITEMS), Path(name), args.parallel, args.timeout)
             result["profile"]["what"] = f"dagtrail run of the fan-out at {PROFILE_ITEMS} items, under py-spy"
     write_result(args.out, result)
     print(json.dumps(result, indent=2))

@@ -8,7 +8,6 @@ floats go in through Decimal, as DynamoDB's numbers are decimal.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -41,7 +40,7 @@ def to_attribute(value: Any) -> dict[str, Any]:
 
 def from_attribute(attribute: Mapping[str, Any]) -> Any:
     (kind, value), = attribute.items()
-    if kind == "S" or kind == "BOOL" or kind == "B":
+    if kind in ("S", "BOOL", "B"):
         return value
     if kind == "N":
         return _plain_number(value)
@@ -51,7 +50,7 @@ def from_attribute(attribute: Mapping[str, Any]) -> Any:
         return {k: from_attribute(v) for k, v in value.items()}
     if kind == "L":
         return [from_attribute(v) for v in value]
-    if kind == "SS" or kind == "BS":
+    if kind in ("SS", "BS"):
         return set(value)
     if kind == "NS":
         return {_plain_number(v) for v in value}
@@ -65,9 +64,10 @@ def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 def _number(value: int | float | Decimal) -> str:
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, Decimal) and not value.is_finite():
+    number = Decimal(str(value)) if isinstance(value, float) else value
+    if not number.is_finite():
         raise TypeError(f"DynamoDB cannot store {value}")
-    return str(Decimal(str(value)) if isinstance(value, float) else value)
+    return str(number)
 
 
 def _plain_number(text: str) -> int | float:

@@ -13,9 +13,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dagtrail.dynamo_values import from_item as _item
+from dagtrail.dynamo_values import to_attribute as _attr
 from dagtrail.runs.models import TaskRecord
 from dagtrail.runs.states import JobState, rank
-from dagtrail.runs.table import RunsTable, _attr, _conditional, _item, _now, token_hash
+from dagtrail.runs.table import RunsTable, _conditional, _now, token_hash
 
 
 def item_sk(task: str, index: int) -> str:

@@ -3,7 +3,10 @@ request to a non-local host fails the test."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,11 @@ os.environ.update({
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "dagtrail-tests",
     "POWERTOOLS_SERVICE_NAME": "dagtrail",
+    # Local runs keep state machine parses here (dagtrail.local.services.parse_cache_dir), not
+    # in the user's cache; shared by the session's runs, as a user's runs share theirs.
+    "DAGTRAIL_CACHE_DIR": tempfile.mkdtemp(prefix="dagtrail-tests-cache-"),
 })
+atexit.register(shutil.rmtree, os.environ["DAGTRAIL_CACHE_DIR"], ignore_errors=True)
 for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "AWS_PROFILE"]:
     del os.environ[_name]
 

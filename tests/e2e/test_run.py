@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -57,6 +58,21 @@ def test_a_failed_attempt_is_retried_and_dependants_see_the_good_one(tmp_path):
     seen = next(a for a in summary["artifacts"] if a["name"] == "seen.txt")
     assert Path(seen["path"]).read_text() == "2"
     assert [a["uri"].split("/")[-2] for a in summary["artifacts"] if a["task"] == "flaky"] == ["2"]
+
+
+def test_a_second_run_of_a_workflow_runs_from_the_parse_the_first_kept(tmp_path):
+    cache = tmp_path / "cache"
+    for n in range(2):
+        proc = subprocess.run([str(DAGTRAIL), "run", str(SPECS / "retry.yaml"), "--json", "--docker", "never",
+                               "--workdir", str(tmp_path / f"wd{n}")], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=240, env=os.environ | {"DAGTRAIL_CACHE_DIR": str(cache)})
+        assert proc.returncode == 0, proc.stderr
+        tasks = {t["name"]: t for t in json.loads(proc.stdout)["tasks"]}
+        assert tasks["flaky"]["attempts"] == 2 and tasks["after"]["status"] == "SUCCEEDED"  # Retry, from the copy too
+        (kept,) = (cache / "asl").iterdir()
+        if n == 0:
+            os.utime(kept, (1, 1))
+    assert kept.stat().st_mtime > 1  # the second run read it
 
 
 def test_a_failing_task_fails_the_run_and_its_dependants_never_start(tmp_path):

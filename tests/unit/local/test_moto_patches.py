@@ -2,6 +2,7 @@
 
 import inspect
 import json
+import re
 import string
 
 import boto3
@@ -726,7 +727,7 @@ def _wait_done(sfn, execution: str) -> dict:
     raise AssertionError(f"{execution} still running")
 
 
-def test_what_parse_once_and_shared_sfn_clients_replace_is_still_there():
+def test_what_cached_parses_and_shared_sfn_clients_replace_is_still_there():
     from pathlib import Path
 
     from moto.stepfunctions.parser import models
@@ -736,7 +737,15 @@ def test_what_parse_once_and_shared_sfn_clients_replace_is_still_there():
         models.StepFunctionsParserBackend._validate_definition)
     assert "_validate_definition(definition=definition)" in inspect.getsource(
         models.StepFunctionsParserBackend.create_state_machine)
-    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(execution_worker.ExecutionWorker)
+    # the execution takes the program alone: a kept parse has no tree
+    assert inspect.getsource(execution_worker.ExecutionWorker._get_evaluation_entrypoint).rstrip().endswith(")[0]")
+    root = Path(models.__file__).parent
+    callers = {str(p.relative_to(root)) for p in root.rglob("*.py")
+               if re.search(r"(?<!\w)AmazonStateLanguageParser\.parse\(", p.read_text())}
+    assert callers == {"models.py", "backend/execution_worker.py", "asl/static_analyser/static_analyser.py"}
+    # the static analysers (the tree's only readers) run from LocalStack's provider, which moto never imports
+    assert "provider" not in models.__dict__ and "from moto.stepfunctions.parser.provider" not in "".join(
+        p.read_text() for p in root.parent.rglob("*.py") if p.name != "provider.py")
     # every module that takes boto_client_for by name is loaded with the parser, so the patch sees it
     import moto.stepfunctions.parser as parser_package
 
@@ -762,8 +771,8 @@ def _lambda_machine(sfn, role: str, arn: str, tasks: int, queue_url: str) -> str
         {"StartAt": "T0", "States": states}))["stateMachineArn"]
 
 
-def test_parse_once_and_shared_clients_run_executions_as_before_with_fewer_parses_and_clients(
-        aws_mock, monkeypatch):
+def test_cached_parses_and_shared_clients_run_executions_as_before_with_fewer_parses_and_clients(
+        aws_mock, monkeypatch, tmp_path):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     from dagtrail import aws
@@ -775,25 +784,26 @@ def test_parse_once_and_shared_clients_run_executions_as_before_with_fewer_parse
     counting = AmazonStateLanguageParser.parse
     original_client = aws.new_client
     monkeypatch.setattr(aws, "new_client", lambda *a, **k: clients.append(a[:2]) or original_client(*a, **k))
+    kept = tmp_path / "cache" / "asl"
     undo = [moto_patches.install_lambda_dispatch(lambda name, event: {"seen": event["i"]}),
-            moto_patches.parse_once(), moto_patches.shared_sfn_clients()]
+            moto_patches.cached_parses(kept), moto_patches.shared_sfn_clients()]
     try:
         role, arn = _lambda_function()
         sfn = boto3.client("stepfunctions")
         queue_url = boto3.client("sqs").create_queue(QueueName="q")["QueueUrl"]
         machine = _lambda_machine(sfn, role, arn, 3, queue_url)
         outputs = []
-        for n in range(2):
+        for n in range(2):  # each execution runs its own copy of the one parse
             execution = sfn.start_execution(stateMachineArn=machine, name=f"e{n}")["executionArn"]
             described = _wait_done(sfn, execution)
             assert described["status"] == "SUCCEEDED"
             outputs.append(json.loads(described["output"]))
         assert outputs == [{"p": {"seen": 2}}] * 2
-        # one validation parse serves the first execution; the second parses its own
-        assert len(parses) == 2
+        assert len(parses) == 1
         assert clients == [("sqs", "us-east-1")]  # one client, for both executions' SQS states
-        with pytest.raises(Exception, match="ASLParserException"):  # still validated
+        with pytest.raises(Exception, match="ASLParserException"):  # still validated, and nothing kept
             sfn.create_state_machine(name="bad", roleArn=role, definition='{"StartAt": "X", "States": {}}')
+        assert len(list(kept.iterdir())) == 1 and kept.stat().st_mode & 0o777 == 0o700
     finally:
         for fn in reversed(undo):
             fn()
@@ -802,6 +812,69 @@ def test_parse_once_and_shared_clients_run_executions_as_before_with_fewer_parse
     from moto.stepfunctions.parser.asl.utils import boto_client
 
     assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for
+
+
+def _parse_counter(monkeypatch) -> list[str]:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parses: list[str] = []
+    original_parse = AmazonStateLanguageParser.parse
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse",
+                        staticmethod(lambda d: parses.append(d) or original_parse(d)))
+    return parses
+
+
+def _parse_in_new_process(directory, definition: str):
+    """What a later run does: a fresh install over the same directory."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    undo = moto_patches.cached_parses(directory, keep_files=2)
+    try:
+        return AmazonStateLanguageParser.parse(definition)
+    finally:
+        undo()
+
+
+def test_cached_parses_serve_later_runs_from_the_users_own_files_only(monkeypatch, tmp_path):
+    import os
+
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    parses = _parse_counter(monkeypatch)
+    kept = tmp_path / "asl"
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"x": 1}, "End": True}}})
+    program, tree = _parse_in_new_process(kept, definition)
+    assert isinstance(program, Program) and tree is not None and len(parses) == 1
+    program, tree = _parse_in_new_process(kept, definition)
+    assert isinstance(program, Program) and tree is None and len(parses) == 1  # read from the file
+    (path,) = kept.iterdir()
+    path.chmod(0o666)  # anyone could have replaced it: not read, parsed and written again
+    _parse_in_new_process(kept, definition)
+    assert len(parses) == 2 and path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(b"not a pickle")  # a torn or foreign file: parsed again
+    _parse_in_new_process(kept, definition)
+    assert len(parses) == 3
+    os.utime(path, (1, 1))  # long unused: with keep_files=2, two newer parses push it out
+    for n in range(2):
+        _parse_in_new_process(kept, definition.replace('"x"', f'"x{n}"'))
+    assert len(list(kept.iterdir())) == 2 and not path.exists()
+
+
+def test_cached_parses_without_a_writable_directory_still_parse_once(monkeypatch, tmp_path):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parses = _parse_counter(monkeypatch)
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the directory would be
+    undo = moto_patches.cached_parses(blocked / "asl")
+    try:
+        definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        first, _ = AmazonStateLanguageParser.parse(definition)
+        second, _ = AmazonStateLanguageParser.parse(definition)
+        third, _ = AmazonStateLanguageParser.parse(definition)
+        assert len(parses) == 1 and len({id(first), id(second), id(third)}) == 3  # an execution mutates its own
+    finally:
+        undo()
 
 
 def test_fast_message_clock_keeps_sqs_timestamps_and_visibility(aws_mock):

@@ -149,7 +149,7 @@ class LocalRun:
         try:
             with mock_aws(config=services.MOTO_CONFIG):
                 aws.reset_clients()
-                undo.append(moto_patches.speedups())
+                undo.append(moto_patches.speedups(services.parse_cache_dir()))
                 stack = services.create_resources()
                 self.registry = HandlerRegistry(self.workdir / "handlers.log", self.event_log)
                 undo.append(self.registry.close)

@@ -37,6 +37,14 @@ class LocalStack:
     role_arn: str
 
 
+def parse_cache_dir() -> Path:
+    """Where local runs keep their state machines' parses between runs (moto_patches.cached_parses):
+    DAGTRAIL_CACHE_DIR, else the user's cache directory (XDG_CACHE_HOME, ~/.cache)."""
+    if os.environ.get("DAGTRAIL_CACHE_DIR"):
+        return Path(os.environ["DAGTRAIL_CACHE_DIR"]) / "asl"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dagtrail" / "asl"
+
+
 def environment(workdir: Path) -> dict[str, str]:
     """What the handlers read in local mode: dummy credentials, local names, local graph."""
     return {

@@ -54,10 +54,12 @@ model of UpdateItem that fast_update_items runs), pinned to one moto version.
   instance-type catalogues): about a second of every `dagtrail run`, for an integration
   dagtrail's state machines never use. The package's own `__init__` now runs on the first
   attribute read instead; its submodules import as before.
-- Speed, per run (`parse_once`): CreateStateMachine parses the definition to validate it and
-  throws the parse away; the first execution then parses the same text again (ANTLR, about
-  0.1 s for a small workflow, more for a sweep). The validation's parse is handed to the first
-  execution of that text; each parse serves one execution, since executions mutate it.
+- Speed, per run (`cached_parses`): CreateStateMachine parses the definition (moto's ANTLR
+  grammar in Python: 0.1–0.2 s for a ten-task workflow, more for a sweep) to validate it and
+  throws the parse away; each execution then parses the same text again. A definition is
+  parsed once, pickled, and each of those calls gets a copy; local runs also keep the pickles
+  in the user's cache directory (services.parse_cache_dir), so an unchanged workflow is not
+  parsed again by its next run.
 - Speed, per Task state (`shared_sfn_clients`): the interpreter makes a new boto3 client
   (from a new default session, loading the service model from disk) for every Lambda
   invocation of every Task state. While moto intercepts in-process, clients are made once per
@@ -114,6 +116,7 @@ import traceback
 import types
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
@@ -721,43 +724,91 @@ def _wire_attribute_value(value: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def parse_once() -> Callable[[], None]:
-    """CreateStateMachine's validation parse goes to the first execution of that same text
-    instead of being thrown away (module docstring). Returns an undo function."""
+def cached_parses(directory: Path | None = None, keep_files: int = 64) -> Callable[[], None]:
+    """Each state machine definition text parsed once, in this process and, with `directory`,
+    across runs (module docstring). Returns an undo function.
+
+    A parse is kept pickled, as it was before any execution ran it, and every later caller
+    gets its own copy (executions mutate theirs). moto reads only the program: the parse tree,
+    which only the static analysers moto does not run read, is None for a kept parse.
+    """
     check_version()
+    import pickle
     import threading
 
-    from moto.stepfunctions.parser import models
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    original_parse = AmazonStateLanguageParser.parse
-    original_validate = models.StepFunctionsParserBackend._validate_definition
-    validating = threading.local()
-    spare: dict[str, Any] = {}  # definition text -> a parse no execution has used yet
+    original = AmazonStateLanguageParser.parse
+    kept: dict[str, bytes] = {}
     lock = threading.Lock()
 
     def parse(definition: str):
-        if getattr(validating, "on", False):
-            result = original_parse(definition)
-            with lock:
-                spare[definition] = result
-                while len(spare) > 8:  # validated and never executed: keep memory bounded
-                    spare.pop(next(iter(spare)))
-            return result
         with lock:
-            result = spare.pop(definition, None)
-        return result if result is not None else original_parse(definition)
-
-    def _validate_definition(definition: str):
-        validating.on = True
+            blob = kept.get(definition)
+        if blob is None and directory is not None:
+            blob = _read_parse(_parse_file(directory, definition))
+        if blob is not None:
+            try:
+                return pickle.loads(blob), None
+            except Exception:  # a file from a failed write or another build of a class: parse again
+                pass
+        program, tree = original(definition)  # an invalid definition raises: nothing kept
         try:
-            return original_validate(definition)
-        finally:
-            validating.on = False
+            blob = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return program, tree  # a part that does not pickle: parsed every time, as moto does
+        if directory is not None:
+            _write_parse(directory, _parse_file(directory, definition), blob, keep_files)
+        with lock:
+            kept[definition] = blob
+            while len(kept) > 8:  # bounded: a process may create many state machines
+                kept.pop(next(iter(kept)))
+        return program, tree  # nothing has run this one: it is what the kept copy holds
 
-    return _replace_all([(AmazonStateLanguageParser, "parse", staticmethod(parse)),
-                         (models.StepFunctionsParserBackend, "_validate_definition",
-                          staticmethod(_validate_definition))])
+    return _replace(AmazonStateLanguageParser, "parse", staticmethod(parse))
+
+
+def _parse_file(directory: Path, definition: str) -> Path:
+    import hashlib
+    import pickle
+    import sys
+
+    # A parse is only valid for the moto and the Python that pickled it.
+    digest = hashlib.sha256(f"{MOTO_VERSION}\0{sys.version}\0{pickle.HIGHEST_PROTOCOL}\0{definition}".encode())
+    return directory / f"{digest.hexdigest()}.pickle"
+
+
+def _read_parse(path: Path) -> bytes | None:
+    """The kept parse at `path`, if this user wrote it: a pickle runs code when loaded, so
+    one that anyone else could have written or replaced is not read."""
+    import os
+    import stat
+
+    try:
+        for info in (path.parent.stat(), path.stat()):
+            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return None
+        blob = path.read_bytes()
+        os.utime(path)  # recently used: kept when the directory is pruned
+        return blob
+    except OSError:  # not there, or unreadable: parse
+        return None
+
+
+def _write_parse(directory: Path, path: Path, blob: bytes, keep_files: int) -> None:
+    import os
+    import tempfile
+
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as out:
+            out.write(blob)
+        os.replace(out.name, path)  # whole or not at all, for a run reading it concurrently
+        files = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep_files:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # a read-only or full disk: this run parsed, the next one will too
+        pass
 
 
 def shared_sfn_clients() -> Callable[[], None]:
@@ -1042,12 +1093,13 @@ def shared_botocore_session() -> Callable[[], None]:
     return _replace(AccountSpecificBackend, "get_session", classmethod(lambda cls: aws.session()))
 
 
-def speedups() -> Callable[[], None]:
+def speedups(parse_cache: Path | None = None) -> Callable[[], None]:
     """Every patch here that only makes moto faster (none changes an answer; see the module
-    docstring), installed together. Returns one undo function, which undoes them in reverse."""
+    docstring), installed together; `parse_cache` keeps state machine parses across runs.
+    Returns one undo function, which undoes them in reverse."""
     return _undo_all([shared_model_loader(), shared_botocore_session(), fast_backends(), cached_update_expressions(),
                       fast_update_expressions(), fast_update_items(), fast_attribute_picker(),
-                      plain_attribute_values(), parse_once(), shared_sfn_clients(), fast_message_clock(),
+                      plain_attribute_values(), cached_parses(parse_cache), shared_sfn_clients(), fast_message_clock(),
                       cached_method_names(), unsigned_requests(), fast_random_strings(), cached_camelcase(),
                       cached_condition_lexing(), light_requests(), cached_routes()])
 

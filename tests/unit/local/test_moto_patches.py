@@ -1098,6 +1098,8 @@ def test_what_unsigned_requests_replace_is_still_there():
 
 def test_fast_random_strings_draw_from_the_same_pool_as_moto():
     from moto.moto_api._internal import mock_random
+    from moto.sqs import models as sqs_models
+    from moto.sqs.utils import generate_receipt_handle
 
     kinds = [(n, digits, lower) for n in (0, 1, 52, 4000) for digits in (True, False) for lower in (True, False)]
 
@@ -1109,12 +1111,17 @@ def test_fast_random_strings_draw_from_the_same_pool_as_moto():
     undo = moto_patches.fast_random_strings()
     try:
         mock_random.seed(7)
-        fast = draws()
+        fast = draws() + [sqs_models.generate_receipt_handle()]
         mock_random.seed(7)
-        again = draws()
+        again = draws() + [sqs_models.generate_receipt_handle()]
     finally:
         undo()
+    assert sqs_models.generate_receipt_handle is generate_receipt_handle
     assert fast == again  # a seeded moto is still deterministic
+    fast_handle = fast.pop()
+    for handle in (generate_receipt_handle(), fast_handle):
+        assert len(handle) == 185 and set(handle) <= set(string.ascii_lowercase)
+    assert len(set(fast_handle)) > 15
     for (n, digits, lower), a, b in zip(kinds, plain, fast, strict=True):
         assert len(a) == len(b) == n
         if n == 4000:  # long enough to show its pool
@@ -1125,6 +1132,11 @@ def test_fast_random_strings_draw_from_the_same_pool_as_moto():
 def test_what_fast_random_strings_replace_is_still_there():
     from moto.moto_api._internal.moto_random import MotoRandom
 
+    from moto.sqs import models, utils
+
+    assert "length = 185" in inspect.getsource(utils.generate_receipt_handle)
+    assert "random.choice(string.ascii_lowercase)" in inspect.getsource(utils.generate_receipt_handle)
+    assert "self.receipt_handle = generate_receipt_handle()" in inspect.getsource(models)
     source = inspect.getsource(MotoRandom.get_random_string)
     assert "pool = string.ascii_letters" in source and "pool += string.digits" in source
     assert "self.choice(pool) for i in range(length)" in source
@@ -1155,6 +1167,45 @@ def test_what_cached_camelcase_speeds_up_still_converts_per_request():
 
     assert "camelcase_to_underscores(attribute)" in inspect.getsource(Queue.attributes.fget)
     assert "camelcase_to_underscores(" in inspect.getsource(BaseResponse.call_action)
+
+
+def test_what_cached_json_paths_speeds_up_still_parses_per_use():
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert "parse(path)" in inspect.getsource(json_path.extract_json)
+    assert "parse(self.result_path_src)" in inspect.getsource(result_path.ResultPath._eval_body)
+    assert json_path.parse.__module__ == "jsonpath_ng.ext.parser" and result_path.parse.__module__ == "jsonpath_ng.parser"
+
+
+def test_cached_json_paths_read_and_write_as_moto_does_and_still_refuse_bad_paths():
+    import copy
+
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    data = {"params": {"items": [{"x": 1}, {"x": 2}, {"x": 3}], "name": "n"}, "list": [5, 6]}
+    paths = ["$.params", "$.params.items[1]", "$.params.items[*].x", "$.params.items[0:2]", "$.list[0]",
+             "$.params.items[?(@.x > 1)]", "$.params.missing[*]", "$"]
+
+    def read():
+        return [json_path.extract_json(p, copy.deepcopy(data)) for p in paths]
+
+    def write():
+        return [result_path.parse(p).update_or_create(copy.deepcopy(data), {"r": 1}) for p in ("$.out", "$.params.name")]
+
+    plain, written = read(), write()
+    undo = moto_patches.cached_json_paths()
+    try:
+        assert [read(), read()] == [plain] * 2 and [write(), write()] == [written] * 2
+        with pytest.raises(json_path.NoSuchJsonPathError):
+            json_path.extract_json("$.nothing", data)
+        for _ in range(2):
+            with pytest.raises(Exception, match="Parse error"):
+                json_path.extract_json("$.[", data)
+    finally:
+        undo()
+    assert json_path.parse.__module__ == "jsonpath_ng.ext.parser"
 
 
 @pytest.mark.parametrize("text", [

@@ -5,7 +5,9 @@ Shapes, every task the trivial command `true`, both tools at the same parallelis
   `foreach` step. Optionally dagtrail with the 100 items as 100 separate tasks (compared with
   the same Metaflow foreach).
 - chain: 10 tasks in a row (Metaflow: start, 8 steps, end).
-After an untimed warm-up run of each tool (bytecode written, files cached), each shape runs
+After an untimed warm-up run of each tool (bytecode written, files cached; dagtrail keeps its
+parse of the chain's state machine in the user's cache, as any earlier run of a workflow
+does: moto_patches.cached_parses), each shape runs
 `--repeat` times on each side (default 3), the tools alternating within a round; the figure
 is the ratio of the medians, with each round's own ratio beside it (one round's ratio moved
 by a third between runs on this shared machine). Wall time and peak memory of the whole

@@ -115,8 +115,10 @@ def _clean_env() -> dict:
     # Both tools as installed and used: Python keeps the bytecode it compiles. A caller's
     # PYTHONDONTWRITEBYTECODE (set on the machines these ran on) made every `dagtrail run`
     # compile dagtrail's editable sources again, while Metaflow's pip-installed ones were compiled.
+    # DAGTRAIL_CACHE_DIR says where, not how: the test suite keeps its runs' parses apart with it.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "DAGTRAIL_", "METAFLOW_")) and k != "PYTHONDONTWRITEBYTECODE"}
+           if k == "DAGTRAIL_CACHE_DIR"
+           or not (k.startswith(("AWS_", "DAGTRAIL_", "METAFLOW_")) or k == "PYTHONDONTWRITEBYTECODE")}
     # Local mode sets its own; these only make sure nothing could ever reach a real account.
     return env | {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 

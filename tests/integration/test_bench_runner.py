@@ -122,3 +122,17 @@ def test_sweep_cost_plot_is_a_png(tmp_path):
     plots = make_plots({"benches": {"sweep_cost": {"status": "ok", "result": result}}}, tmp_path / "r", tmp_path)
     assert plots == {"sweep_cost": "r/sweep_cost.png"}
     assert (tmp_path / "r" / "sweep_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_runs_see_no_aws_or_dagtrail_settings_but_where_the_cache_is(monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import local_overhead
+    finally:
+        sys.path.remove(str(BENCH))
+    for name, value in {"AWS_PROFILE": "prod", "DAGTRAIL_RUNS_TABLE": "t", "METAFLOW_HOME": "h",
+                        "PYTHONDONTWRITEBYTECODE": "1", "DAGTRAIL_CACHE_DIR": "/c"}.items():
+        monkeypatch.setenv(name, value)
+    env = local_overhead._clean_env()
+    assert env["DAGTRAIL_CACHE_DIR"] == "/c" and env["AWS_ACCESS_KEY_ID"] == "bench"
+    assert not {"AWS_PROFILE", "DAGTRAIL_RUNS_TABLE", "METAFLOW_HOME", "PYTHONDONTWRITEBYTECODE"} & set(env)

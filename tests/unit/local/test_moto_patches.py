@@ -967,6 +967,34 @@ def test_shared_botocore_session_lists_the_same_regions_from_dagtrails_session()
     assert AccountSpecificBackend.get_session() is own
 
 
+def test_regions_per_service_lists_what_moto_lists_and_lets_ended_accounts_go(aws_mock):
+    import gc
+    import weakref
+
+    from moto.core.base_backend import AccountSpecificBackend
+    from moto.dynamodb import dynamodb_backends
+
+    assert "@lru_cache\n    def _generate_regions(self, service_name" in inspect.getsource(AccountSpecificBackend)
+    assert "self._generate_regions(service_name)" in inspect.getsource(AccountSpecificBackend.__init__)
+    plain = {s: AccountSpecificBackend._generate_regions(dynamodb_backends["123456789012"], s)
+             for s in ("dynamodb", "sqs", "s3", "stepfunctions")}
+    undo = moto_patches.regions_per_service()
+    try:
+        patched = {s: AccountSpecificBackend._generate_regions(None, s) for s in plain}
+        assert patched == plain and all(isinstance(v, list) for v in patched.values())
+        backend = type(dynamodb_backends["123456789012"]["us-east-1"])
+        account = AccountSpecificBackend("dynamodb", "111111111111", backend, use_boto3_regions=True,
+                                         additional_regions=None)
+        assert account.regions == plain["dynamodb"]
+        gone = weakref.ref(account)
+        del account
+        gc.collect()
+        assert gone() is None  # moto's cache kept it (and whatever it held) alive
+    finally:
+        undo()
+    assert hasattr(AccountSpecificBackend._generate_regions, "cache_info")
+
+
 def test_speedups_install_every_speed_patch_and_undo_puts_each_original_back():
     from moto.core import responses, utils
     from moto.sqs import models as sqs_models
@@ -1175,7 +1203,8 @@ def test_what_cached_json_paths_speeds_up_still_parses_per_use():
 
     assert "parse(path)" in inspect.getsource(json_path.extract_json)
     assert "parse(self.result_path_src)" in inspect.getsource(result_path.ResultPath._eval_body)
-    assert json_path.parse.__module__ == "jsonpath_ng.ext.parser" and result_path.parse.__module__ == "jsonpath_ng.parser"
+    assert json_path.parse.__module__ == "jsonpath_ng.ext.parser"
+    assert result_path.parse.__module__ == "jsonpath_ng.parser"
 
 
 def test_cached_json_paths_read_and_write_as_moto_does_and_still_refuse_bad_paths():
@@ -1192,7 +1221,8 @@ def test_cached_json_paths_read_and_write_as_moto_does_and_still_refuse_bad_path
         return [json_path.extract_json(p, copy.deepcopy(data)) for p in paths]
 
     def write():
-        return [result_path.parse(p).update_or_create(copy.deepcopy(data), {"r": 1}) for p in ("$.out", "$.params.name")]
+        return [result_path.parse(p).update_or_create(copy.deepcopy(data), {"r": 1})
+                for p in ("$.out", "$.params.name")]
 
     plain, written = read(), write()
     undo = moto_patches.cached_json_paths()

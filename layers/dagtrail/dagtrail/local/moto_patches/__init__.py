@@ -70,6 +70,12 @@ model of UpdateItem that fast_update_items runs), pinned to one moto version.
 - Speed, at start (`shared_botocore_session`): moto lists each service's regions from a
   botocore Session of its own, which loads endpoints.json (50 ms) and the service models
   dagtrail's clients have just loaded. It uses dagtrail's session instead.
+- Memory, per emulated account (`regions_per_service`): moto lists a service's regions
+  through an lru_cache on the account backend's method, keyed by the backend itself (its hash
+  is a fresh uuid, so the cache never answers for another backend): the last 128 account
+  backends, with every table, queue and execution they hold, stay alive after their mock has
+  ended, about 1 MB a run in a process that runs workflows one after another. The regions
+  depend only on the service's name and are kept per name.
 - Speed, per emulated call (`cached_method_names`): moto lists a response class's methods
   with inspect.getmembers on every request, to check the action is one of them (0.13–0.19
   ms a call); the list is made once per class.
@@ -1117,15 +1123,33 @@ def shared_botocore_session() -> Callable[[], None]:
     return _replace(AccountSpecificBackend, "get_session", classmethod(lambda cls: aws.session()))
 
 
+def regions_per_service() -> Callable[[], None]:
+    """Each service's region list kept per service name, not per account backend (module
+    docstring). Returns an undo function."""
+    check_version()
+    import functools
+
+    from moto.core.base_backend import AccountSpecificBackend
+
+    @functools.cache
+    def regions(service_name: str) -> tuple[str, ...]:
+        session = AccountSpecificBackend.get_session()
+        return tuple(region for partition in session.get_available_partitions()
+                     for region in session.get_available_regions(service_name, partition_name=partition))
+
+    return _replace(AccountSpecificBackend, "_generate_regions", lambda self, service_name: list(regions(service_name)))
+
+
 def speedups(parse_cache: Path | None = None) -> Callable[[], None]:
     """Every patch here that only makes moto faster (none changes an answer; see the module
     docstring), installed together; `parse_cache` keeps state machine parses across runs.
     Returns one undo function, which undoes them in reverse."""
-    return _undo_all([shared_model_loader(), shared_botocore_session(), fast_backends(), cached_update_expressions(),
-                      fast_update_expressions(), fast_update_items(), fast_attribute_picker(),
-                      plain_attribute_values(), cached_parses(parse_cache), shared_sfn_clients(), fast_message_clock(),
-                      cached_method_names(), unsigned_requests(), fast_random_strings(), cached_camelcase(),
-                      cached_condition_lexing(), cached_json_paths(), light_requests(), cached_routes()])
+    return _undo_all([shared_model_loader(), shared_botocore_session(), regions_per_service(), fast_backends(),
+                      cached_update_expressions(), fast_update_expressions(), fast_update_items(),
+                      fast_attribute_picker(), plain_attribute_values(), cached_parses(parse_cache),
+                      shared_sfn_clients(), fast_message_clock(), cached_method_names(), unsigned_requests(),
+                      fast_random_strings(), cached_camelcase(), cached_condition_lexing(), cached_json_paths(),
+                      light_requests(), cached_routes()])
 
 
 def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:

@@ -96,7 +96,8 @@ def _execute(args: argparse.Namespace, spec, params: dict, options: dict) -> int
     docker = {"auto": None, "always": True, "never": False}[args.docker]
     workdir = Path(args.workdir)
     out = sys.stderr if args.json else sys.stdout
-    run = LocalRun(spec, params, workdir, max_parallel=args.max_parallel, docker=docker, options=options)
+    run = LocalRun(spec, params, workdir, max_parallel=args.max_parallel, docker=docker, options=options,
+                   reclaim_memory=False)  # the process ends with the run
     _remember_project_dir(workdir, run.run_id)
     run.progress = Progress(run.run_id, list(spec.tasks), stream=out)
     summary = run.execute()

@@ -106,7 +106,8 @@ class LocalRun:
     def __init__(self, spec: WorkflowSpec, params: Mapping[str, Any], workdir: Path, *,
                  max_parallel: int | None = None, docker: bool | None = None,
                  progress: Progress | None = None, retry_sleep_factor: float = 1.0,
-                 event_log: Path | None = None, options: Mapping[str, Any] | None = None) -> None:
+                 event_log: Path | None = None, options: Mapping[str, Any] | None = None,
+                 reclaim_memory: bool = True) -> None:
         self.spec = spec
         self.options = dict(options or {})  # no_cache, resume_from (runs table RunRecord.options)
         self.params = dict(params)
@@ -117,6 +118,10 @@ class LocalRun:
         self.retry_sleep_factor = retry_sleep_factor
         # Every handler invocation as a JSON line (local/handlers.py): events, lineage batches.
         self.event_log = event_log
+        # Collect the run's garbage when it ends (about 0.15 s): without it, the next run in this
+        # process freezes that garbage with its own set-up, and the process grows by every run
+        # it makes. The CLI opts out: its process ends with the run (cli.main.entry).
+        self.reclaim_memory = reclaim_memory
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._wake = threading.Event()  # an event arrived, or the execution ended
         self._ended = threading.Event()
@@ -132,6 +137,8 @@ class LocalRun:
             return self._execute()
         finally:
             gc.unfreeze()
+            if self.reclaim_memory:
+                gc.collect()
             if collecting:
                 gc.enable()
 

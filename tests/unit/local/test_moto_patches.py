@@ -860,6 +860,19 @@ def test_cached_parses_serve_later_runs_from_the_users_own_files_only(monkeypatc
     assert len(list(kept.iterdir())) == 2 and not path.exists()
 
 
+def test_a_failed_write_of_a_parse_leaves_no_file_behind(monkeypatch, tmp_path):
+    import os
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    program, tree = _parse_in_new_process(tmp_path / "asl", definition)
+    assert program is not None and tree is not None
+    assert list((tmp_path / "asl").iterdir()) == []
+
+
 def test_cached_parses_without_a_writable_directory_still_parse_once(monkeypatch, tmp_path):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 

@@ -811,16 +811,19 @@ def _write_parse(directory: Path, path: Path, blob: bytes, keep_files: int) -> N
     import os
     import tempfile
 
+    part = None
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as out:
+            part = Path(out.name)
             out.write(blob)
-        os.replace(out.name, path)  # whole or not at all, for a run reading it concurrently
+        os.replace(part, path)  # whole or not at all, for a run reading it concurrently
         files = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[keep_files:]:
             old.unlink(missing_ok=True)
     except OSError:  # a read-only or full disk: this run parsed, the next one will too
-        pass
+        if part is not None:
+            part.unlink(missing_ok=True)
 
 
 def shared_sfn_clients() -> Callable[[], None]:

@@ -17,8 +17,8 @@ EXAMPLE = REPO / "examples" / "heat-diffusion" / "workflow.yaml"
 pytestmark = pytest.mark.slow
 
 
-def dagtrail(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DAGTRAIL), *args], cwd=cwd, capture_output=True, text=True, timeout=240)
+def dagtrail(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DAGTRAIL), *args], cwd=cwd, capture_output=True, text=True, timeout=240, env=env)
 
 
 def run_json(spec: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -63,9 +63,8 @@ def test_a_failed_attempt_is_retried_and_dependants_see_the_good_one(tmp_path):
 def test_a_second_run_of_a_workflow_runs_from_the_parse_the_first_kept(tmp_path):
     cache = tmp_path / "cache"
     for n in range(2):
-        proc = subprocess.run([str(DAGTRAIL), "run", str(SPECS / "retry.yaml"), "--json", "--docker", "never",
-                               "--workdir", str(tmp_path / f"wd{n}")], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=240, env=os.environ | {"DAGTRAIL_CACHE_DIR": str(cache)})
+        proc = dagtrail("run", str(SPECS / "retry.yaml"), "--json", "--docker", "never", "--workdir",
+                        str(tmp_path / f"wd{n}"), cwd=tmp_path, env=os.environ | {"DAGTRAIL_CACHE_DIR": str(cache)})
         assert proc.returncode == 0, proc.stderr
         tasks = {t["name"]: t for t in json.loads(proc.stdout)["tasks"]}
         assert tasks["flaky"]["attempts"] == 2 and tasks["after"]["status"] == "SUCCEEDED"  # Retry, from the copy too

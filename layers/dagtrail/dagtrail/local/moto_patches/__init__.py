@@ -1134,12 +1134,8 @@ def regions_per_service() -> Callable[[], None]:
 
     from moto.core.base_backend import AccountSpecificBackend
 
-    @functools.cache
-    def regions(service_name: str) -> tuple[str, ...]:
-        session = AccountSpecificBackend.get_session()
-        return tuple(region for partition in session.get_available_partitions()
-                     for region in session.get_available_regions(service_name, partition_name=partition))
-
+    listed = AccountSpecificBackend._generate_regions.__wrapped__  # moto's own, without its cache
+    regions = functools.cache(lambda service_name: tuple(listed(None, service_name)))  # it reads no self
     return _replace(AccountSpecificBackend, "_generate_regions", lambda self, service_name: list(regions(service_name)))
 
 

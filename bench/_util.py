@@ -87,8 +87,9 @@ def _pss(pid: int) -> int:
 
 
 def run_tree(argv: list[str], *, env: dict | None = None, cwd: Path | None = None,
-             timeout: float | None = None, interval: float = 0.1) -> dict:
-    """Run argv; its wall time and the peaks of summed RSS and PSS of its whole process tree.
+             timeout: float | None = None, interval: float = 0.1, also=None) -> dict:
+    """Run argv; its wall time and the peaks of summed RSS and PSS of its whole process tree,
+    and of the trees of the pids `also()` returns at each sample (a server doing argv's work).
 
     The tree is sampled every `interval` seconds, so a peak shorter than that can be missed;
     both sides of every comparison are sampled the same way. RSS counts shared pages once per
@@ -103,7 +104,8 @@ def run_tree(argv: list[str], *, env: dict | None = None, cwd: Path | None = Non
     def sample() -> None:
         nonlocal peak, peak_pss
         while not done.is_set():
-            rss, pss = _tree_rss(proc.pid)
+            trees = [_tree_rss(pid) for pid in [proc.pid, *(also() if also else ())]]
+            rss, pss = sum(t[0] for t in trees), sum(t[1] for t in trees)
             peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             done.wait(interval)
 

@@ -30,6 +30,18 @@ os.environ.update({
     "DAGTRAIL_CACHE_DIR": tempfile.mkdtemp(prefix="dagtrail-tests-cache-"),
 })
 atexit.register(shutil.rmtree, os.environ["DAGTRAIL_CACHE_DIR"], ignore_errors=True)
+# `dagtrail run` in a subprocess goes through the warm server, as a user's does; the session's
+# servers live here and stop with it (dagtrail.local.warm_server).
+os.environ["DAGTRAIL_SERVER_DIR"] = tempfile.mkdtemp(prefix="dt-srv-")
+os.environ.pop("DAGTRAIL_SERVER", None)
+
+
+@atexit.register
+def _stop_warm_servers() -> None:
+    from dagtrail.local.warm_client import stop_servers
+
+    stop_servers(os.environ["DAGTRAIL_SERVER_DIR"])
+    shutil.rmtree(os.environ["DAGTRAIL_SERVER_DIR"], ignore_errors=True)
 for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "AWS_PROFILE"]:
     del os.environ[_name]
 

@@ -58,7 +58,10 @@ def test_quick_run_writes_every_section(tmp_path, run_all):
     assert invoked["value"] > job_events["value"] * 0.5 and "clients: dynamodb" in invoked["what"]
     throughput = benches["handler_throughput"]["result"]
     assert throughput["events"] == 40 and throughput["outcomes"]["applied"] == 40
-    assert benches["local_overhead"]["result"]["runs"]["dagtrail_chain"]["ok"] is True
+    runs = benches["local_overhead"]["result"]["runs"]
+    assert runs["dagtrail_chain"]["ok"] is True and runs["dagtrail_chain_own_process"]["ok"] is True
+    # A served run's CPU is its forked child's (the server's log), not the client's few ms.
+    assert runs["dagtrail_chain"]["cpu_seconds"] > 0.2
     assert benches["wrapper_stream"]["status"] == "skipped"
 
 
@@ -136,3 +139,4 @@ def test_bench_runs_see_no_aws_or_dagtrail_settings_but_where_the_cache_is(monke
     env = local_overhead._clean_env()
     assert env["DAGTRAIL_CACHE_DIR"] == "/c" and env["AWS_ACCESS_KEY_ID"] == "bench"
     assert not {"AWS_PROFILE", "DAGTRAIL_RUNS_TABLE", "METAFLOW_HOME", "PYTHONDONTWRITEBYTECODE"} & set(env)
+    assert env["DAGTRAIL_SERVER"] == "off"  # run_tree measures argv's own tree; local_overhead serves its own

@@ -16,9 +16,10 @@ from dagtrail.errors import DagtrailError
 from dagtrail.cli import compile_cmd, lineage_cmd, run_cmd
 from dagtrail.cli import events_cmd
 from dagtrail.cli import invoke_cmd
+from dagtrail.cli import server_cmd
 from dagtrail.cli import stack_cmd
 
-COMMAND_MODULES = (compile_cmd, run_cmd, lineage_cmd, events_cmd, invoke_cmd, stack_cmd)
+COMMAND_MODULES = (compile_cmd, run_cmd, lineage_cmd, events_cmd, invoke_cmd, stack_cmd, server_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,21 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def entry() -> None:
-    """The `dagtrail` console script: main(), then exit without the interpreter's teardown.
-
-    After a local run, tearing down moto's and botocore's heap object by object takes about
-    a second and saves nothing: files are closed by then, and the streams are flushed here.
-    """
-    code = main()
+def main_and_flush(argv: Sequence[str] | None = None) -> int:
+    """main(), then what the interpreter's exit would have done that matters: the console
+    script and the warm server's children leave by os._exit (cli/console.py)."""
+    code = main(argv)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing left to say there
             pass
-    os._exit(code)
+    return code
 
 
 if __name__ == "__main__":
-    entry()
+    os._exit(main_and_flush())

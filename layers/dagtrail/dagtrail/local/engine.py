@@ -120,7 +120,7 @@ class LocalRun:
         self.event_log = event_log
         # Collect the run's garbage when it ends (about 0.15 s): without it, the next run in this
         # process freezes that garbage with its own set-up, and the process grows by every run
-        # it makes. The CLI opts out: its process ends with the run (cli.main.entry).
+        # it makes. The CLI opts out: its process ends with the run (cli/console.py).
         self.reclaim_memory = reclaim_memory
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._wake = threading.Event()  # an event arrived, or the execution ended

@@ -141,8 +141,9 @@ def run_dagtrail(spec: dict, tmp: Path, parallel: int, timeout: float, server_di
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     env = _clean_env() | {"DAGTRAIL_SERVER_DIR": str(server_dir), "DAGTRAIL_SERVER": "on" if served else "off"}
     logged = _server_log(server_dir)
+    server = (lambda: _server_pids(server_dir)) if served else None
     run = run_tree(dagtrail_argv(path, tmp / f"wd-{path.stem}", parallel), env=env, cwd=tmp,
-                   timeout=timeout, interval=SAMPLE_SECONDS, also=lambda: _server_pids(server_dir))
+                   timeout=timeout, interval=SAMPLE_SECONDS, also=server)
     if served:  # the run's process was the server's child, not the client's
         run["cpu_seconds"] = round(run["cpu_seconds"] + sum(
             float(m) for m in re.findall(r"ended: exit \d+, cpu ([\d.]+) s", _server_log(server_dir)[len(logged):])), 2)

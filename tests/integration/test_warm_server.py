@@ -93,6 +93,15 @@ def test_exit_status_and_one_line_errors_reach_the_client(tmp_path, server_dir):
     assert server_log(server_dir).count("serving on") == 1
 
 
+def test_help_and_usage_errors_exit_as_argparse_says(tmp_path, server_dir):
+    env = env_for(server_dir)
+    proc = dagtrail("run", "--help", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and "--max-parallel" in proc.stdout and proc.stderr == "", proc.stderr
+    proc = dagtrail("run", cwd=tmp_path, env=env)  # no spec
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert server_log(server_dir).count(": exit 2, cpu") == 1  # served, not run by the client
+
+
 def test_tasks_see_the_clients_environment_not_the_servers(tmp_path, server_dir):
     out = tmp_path / "seen.txt"
     spec = spec_file(tmp_path, ["python3", "-c", f"import os; open({str(out)!r}, 'a').write(os.environ['MARK'] + '\\n')"])

@@ -33,7 +33,7 @@ IMPORT_TIME_ENV = (
     "TESTS_SKIP_REQUIRES_DOCKER", "LANG", "LC_ALL", "LC_CTYPE",
 )
 IMPORT_TIME_ENV_PREFIXES = ("PYTHON", "_PYTHON", "PY_", "PYDANTIC_", "MOTO_", "POWERTOOLS_")
-PID = struct.Struct("!ci")  # (b"P", child pid) when the run starts, (b"X", exit status) when it ends
+REPLY = struct.Struct("!ci")  # (b"P", child pid) when the run starts, (b"X", exit status) when it ends
 
 
 def enabled(argv: list[str]) -> bool:
@@ -191,15 +191,15 @@ def _forward(pid: int, sig: int) -> None:
 
 def _read(conn: socket.socket) -> tuple[bytes, int] | None:
     data = b""
-    while len(data) < PID.size:
+    while len(data) < REPLY.size:
         try:
-            chunk = conn.recv(PID.size - len(data))
+            chunk = conn.recv(REPLY.size - len(data))
         except OSError:  # reset by a server that ended
             return None
         if not chunk:
             return None
         data += chunk
-    return PID.unpack(data)
+    return REPLY.unpack(data)
 
 
 def _lost(child: int | None) -> int:

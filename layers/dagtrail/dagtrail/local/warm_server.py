@@ -9,8 +9,9 @@ import is part of the server's key, so a client only reaches a server that agree
 
 One server per key in the server directory, started by the first run that finds none
 (`python -P -m dagtrail.local.warm_server DIR KEY`), single-threaded so that forking is safe.
-It exits after DAGTRAIL_SERVER_IDLE seconds (default 900) without a run, or on SIGTERM once
-its runs have ended (`dagtrail server stop`).
+After DAGTRAIL_SERVER_IDLE seconds (default 900) without a run, or on SIGTERM (`dagtrail
+server stop`), it stops listening at once (the next run starts a new server) and exits once
+the runs it started have ended.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from dagtrail.local.warm_client import DEFAULT_IDLE_SECONDS, IDLE_ENV, PID, decode_request
+from dagtrail.local.warm_client import DEFAULT_IDLE_SECONDS, IDLE_ENV, REPLY, decode_request
 
 REQUEST_TIMEOUT_SECONDS = 5.0
 MAX_REQUEST_BYTES = 4 << 20
@@ -175,7 +176,7 @@ class Server:
         pid = self._fork(conn, request, fds)
         for fd in fds:
             os.close(fd)
-        conn.sendall(PID.pack(b"P", pid))
+        conn.sendall(REPLY.pack(b"P", pid))
         self.runs[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, pid)
 
@@ -239,7 +240,7 @@ class Server:
             except KeyError:  # unregistered when its client went away
                 pass
             try:
-                conn.sendall(PID.pack(b"X", code))
+                conn.sendall(REPLY.pack(b"X", code))
             except OSError:
                 pass
             conn.close()
@@ -290,7 +291,12 @@ def _run_child(request: tuple, fds: list[int]) -> int:
     _reopen_std_streams()
     from dagtrail.cli.main import main_and_flush
 
-    return main_and_flush(argv[1:])
+    try:
+        return main_and_flush(argv[1:])
+    except SystemExit as exc:  # argparse's --help and usage errors
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
 
 
 def _reopen_std_streams() -> None:

@@ -42,6 +42,8 @@ def _stop_warm_servers() -> None:
 
     stop_servers(os.environ["DAGTRAIL_SERVER_DIR"])
     shutil.rmtree(os.environ["DAGTRAIL_SERVER_DIR"], ignore_errors=True)
+
+
 for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "AWS_PROFILE"]:
     del os.environ[_name]
 

@@ -102,6 +102,23 @@ def test_help_and_usage_errors_exit_as_argparse_says(tmp_path, server_dir):
     assert server_log(server_dir).count(": exit 2, cpu") == 1  # served, not run by the client
 
 
+def test_a_malformed_request_is_refused_and_the_server_serves_on(tmp_path, server_dir):
+    import socket
+    import struct
+
+    env = env_for(server_dir)
+    assert dagtrail("run", str(SPECS / "inert.yaml"), "--docker", "never", cwd=tmp_path, env=env).returncode == 0
+    (sock_path,) = server_dir.glob("*.sock")
+    for payload, fds in ((b"junk", []), (struct.pack("!I", 5) + b"1\x009\x00x", [0, 1, 2, 0])):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(sock_path))
+            socket.send_fds(conn, [payload], fds)
+            assert conn.recv(16) == b""  # closed without a run
+    proc = dagtrail("run", str(SPECS / "inert.yaml"), "--docker", "never", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert server_log(server_dir).count("serving on") == 1
+
+
 def test_tasks_see_the_clients_environment_not_the_servers(tmp_path, server_dir):
     out = tmp_path / "seen.txt"
     spec = spec_file(tmp_path, ["python3", "-c", f"import os; open({str(out)!r}, 'a').write(os.environ['MARK'] + '\\n')"])
@@ -136,6 +153,24 @@ def test_ctrl_c_reaches_the_served_run_which_stops_its_task(tmp_path, server_dir
     assert client.returncode == 130, stderr
     assert "interrupted" in stderr
     wait_for(lambda: not alive(task), timeout=30)
+
+
+def test_ctrl_z_stops_the_served_run_and_fg_resumes_it(tmp_path, server_dir):
+    client, _ = _start_sleeper(tmp_path, server_dir)
+    (pid_file,) = server_dir.glob("*.pid")
+    server = int(pid_file.read_text())
+    (run,) = map(int, Path(f"/proc/{server}/task/{server}/children").read_text().split())
+
+    def state(pid: int) -> str:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+    client.send_signal(signal.SIGTSTP)
+    wait_for(lambda: state(client.pid) == "T" and state(run) == "T", timeout=30)
+    client.send_signal(signal.SIGCONT)
+    wait_for(lambda: state(run) != "T", timeout=30)
+    (tmp_path / "go").touch()
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 0, stderr
 
 
 def test_a_client_that_dies_takes_its_run_and_task_with_it(tmp_path, server_dir):

@@ -156,7 +156,18 @@ def _hand_over(conn: socket.socket, argv: list[str]) -> int | None:
         else:
             _forward(child, sig)
 
+    def suspend(_sig: int, _frame: object) -> None:
+        """Ctrl-Z: stop the run with this process, resume it with this process."""
+        if child is not None:
+            _forward(child, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT (`fg`, `bg`)
+        signal.signal(signal.SIGTSTP, suspend)
+        if child is not None:
+            _forward(child, signal.SIGCONT)
+
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, suspend)
     try:
         request = encode_request(argv, dict(os.environ), sys.path, _umask())
         try:

@@ -90,7 +90,9 @@ def main(argv: list[str]) -> int:
     try:
         server.serve()
     finally:
-        server.stop_listening()
+        if server.listening:  # serve() failed: no more runs, and its files go
+            for owned in (path, pid_file):
+                owned.unlink(missing_ok=True)
         _log("stopped")
     return 0
 
@@ -128,7 +130,10 @@ class Server:
             timeout = self.idle_seconds - idle_for if idle_for is not None and self.listening else None
             for key, _ in self.selector.select(timeout):
                 if key.data == "accept":
-                    self._accept(self.listener.accept()[0])
+                    try:
+                        self._accept(self.listener.accept()[0])
+                    except Exception as exc:  # no fork or no descriptors left: that run only
+                        _log(f"refused a run: {type(exc).__name__}: {exc}")
                 elif key.data == "wake":
                     self._drain_wake()
                 else:
@@ -168,15 +173,21 @@ class Server:
 
     def _accept(self, conn: socket.socket) -> None:
         request, fds = _read_request(conn)
-        if request is None:
+        try:
+            pid = None if request is None else self._fork(conn, request, fds)
+        except BaseException:
+            conn.close()  # its client reads the end of the connection: no run started
+            raise
+        finally:
             for fd in fds:
                 os.close(fd)
+        if pid is None:
             conn.close()
             return
-        pid = self._fork(conn, request, fds)
-        for fd in fds:
-            os.close(fd)
-        conn.sendall(REPLY.pack(b"P", pid))
+        try:
+            conn.sendall(REPLY.pack(b"P", pid))
+        except OSError:  # the client went after its request: _client_gone interrupts the run
+            pass
         self.runs[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, pid)
 

@@ -130,7 +130,7 @@ def test_tasks_see_the_clients_environment_not_the_servers(tmp_path, server_dir)
     assert server_log(server_dir).count("serving on") == 1  # MARK is no part of the key
 
 
-def _start_sleeper(tmp_path: Path, server_dir: Path) -> tuple[subprocess.Popen, int]:
+def _start_sleeper(tmp_path: Path, server_dir: Path, **popen) -> tuple[subprocess.Popen, int]:
     """A run whose one task sleeps until tmp_path/go exists (at most two minutes)."""
     pid_file = tmp_path / "task.pid"
     spec = spec_file(tmp_path, ["python3", "-c", textwrap.dedent(f"""
@@ -141,7 +141,8 @@ def _start_sleeper(tmp_path: Path, server_dir: Path) -> tuple[subprocess.Popen, 
                 break
             time.sleep(0.05)""")])
     client = subprocess.Popen([str(DAGTRAIL), "run", str(spec), "--docker", "never"], cwd=tmp_path,
-                              env=env_for(server_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=env_for(server_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              **popen)
     wait_for(lambda: pid_file.exists() and pid_file.read_text())
     return client, int(pid_file.read_text())
 
@@ -156,7 +157,9 @@ def test_ctrl_c_reaches_the_served_run_which_stops_its_task(tmp_path, server_dir
 
 
 def test_ctrl_z_stops_the_served_run_and_fg_resumes_it(tmp_path, server_dir):
-    client, _ = _start_sleeper(tmp_path, server_dir)
+    # Its own process group, in our session: as a shell's job is. The kernel discards a
+    # terminal stop sent to an orphaned group (ours may be one, run in the background).
+    client, _ = _start_sleeper(tmp_path, server_dir, process_group=0)
     (pid_file,) = server_dir.glob("*.pid")
     server = int(pid_file.read_text())
     (run,) = map(int, Path(f"/proc/{server}/task/{server}/children").read_text().split())

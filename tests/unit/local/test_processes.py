@@ -88,9 +88,14 @@ def test_shutdown_kills_the_running_job_starts_no_queued_one_and_waits_for_their
     backend = ProcessBackend(tmp_path, events, max_parallel=1, job_queue_arn=QUEUE)
     marker = tmp_path / "second-started"
     running = backend.submit(request(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"]))
-    queued = backend.submit(request(tmp_path, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]))
     for _ in range(200):
         if "RUNNING" in events.statuses():
+            break
+        time.sleep(0.05)
+    # Only now: submitted together, either job's thread may take the one slot first.
+    queued = backend.submit(request(tmp_path, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]))
+    for _ in range(200):
+        if events.statuses().count("RUNNABLE") == 2:
             break
         time.sleep(0.05)
     started = time.monotonic()

@@ -5,9 +5,13 @@ Shapes, every task the trivial command `true`, both tools at the same parallelis
   `foreach` step. Optionally dagtrail with the 100 items as 100 separate tasks (compared with
   the same Metaflow foreach).
 - chain: 10 tasks in a row (Metaflow: start, 8 steps, end).
-After an untimed warm-up run of each tool (bytecode written, files cached; dagtrail keeps its
-parse of the chain's state machine in the user's cache, as any earlier run of a workflow
-does: moto_patches.cached_parses), each shape runs
+dagtrail runs each shape twice a round: served by the warm server (the default; the figure
+with the target: the server's process tree is sampled with the client's, and the run's CPU is
+read from the server's log) and in a process of its own (DAGTRAIL_SERVER=off, as a run takes
+when no server is up; reported without a target).
+After an untimed warm-up run of each tool (the warm server started, bytecode written, files
+cached; dagtrail keeps its parse of the chain's state machine in the user's cache, as any
+earlier run of a workflow does: moto_patches.cached_parses), each shape runs
 `--repeat` times on each side (default 3), the tools alternating within a round; the figure
 is the ratio of the medians, with each round's own ratio beside it (one round's ratio moved
 by a third between runs on this shared machine). Wall time and peak memory of the whole

@@ -105,7 +105,7 @@ def figures(r: dict) -> list[dict]:
     ours, theirs = r["dagtrail"], r["metaflow"]
     what = (f"{r['items']:,} items of `true`, start → foreach → join → end, {r['parallel']} at once; "
             f"load {r['machine_start']['load_average'][0]} → {r['machine_end']['load_average'][0]}")
-    fig = figure(f"{r['items']:,}-item local sweep, wall time", ours, theirs, what) | {"target": None, "pass": None}
+    fig = figure(f"{r['items']:,}-item local sweep, wall time", ours, theirs, what, target=None)
     if theirs is None:
         fig["error"] = "Metaflow not run (--no-metaflow)"
     if fig.get("memory_ratio") is not None:

@@ -145,7 +145,9 @@ def run_dagtrail(spec: dict, tmp: Path, parallel: int, timeout: float, server_di
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     env = _clean_env() | {"DAGTRAIL_SERVER_DIR": str(server_dir), "DAGTRAIL_SERVER": "on" if served else "off"}
     logged = _server_log(server_dir)
-    server = (lambda: _server_pids(server_dir)) if served else None
+    from dagtrail.local.warm_client import server_pids
+
+    server = (lambda: server_pids(str(server_dir))) if served else None
     run = run_tree(dagtrail_argv(path, tmp / f"wd-{path.stem}", parallel), env=env, cwd=tmp,
                    timeout=timeout, interval=SAMPLE_SECONDS, also=server)
     if served:  # the run's process was the server's child, not the client's
@@ -157,16 +159,6 @@ def run_dagtrail(spec: dict, tmp: Path, parallel: int, timeout: float, server_di
     except (ValueError, KeyError, TypeError):
         pass
     return _outcome(run, ok=run["returncode"] == 0 and status == "SUCCEEDED")
-
-
-def _server_pids(server_dir: Path) -> list[int]:
-    pids = []
-    for pid_file in server_dir.glob("*.pid"):
-        try:
-            pids.append(int(pid_file.read_text()))
-        except (OSError, ValueError):
-            pass
-    return pids
 
 
 def _server_log(server_dir: Path) -> str:

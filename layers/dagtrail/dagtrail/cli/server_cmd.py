@@ -6,11 +6,13 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from dagtrail.local.warm_client import DEFAULT_IDLE_SECONDS, ENABLE_ENV, IDLE_ENV
+
     p = subparsers.add_parser(
         "server", help="the warm server that local runs are forked from",
         description="Local runs are served by a process that keeps the emulator imported; it exits by "
-                    "itself after DAGTRAIL_SERVER_IDLE seconds (default 900) without a run. "
-                    "DAGTRAIL_SERVER=off runs each local run in its own process instead.",
+                    f"itself after {IDLE_ENV} seconds (default {DEFAULT_IDLE_SECONDS}) without a run. "
+                    f"{ENABLE_ENV}=off runs each local run in its own process instead.",
     )
     actions = p.add_subparsers(dest="action", required=True)
     actions.add_parser("stop", help="stop every warm server of this user once its runs have ended").set_defaults(

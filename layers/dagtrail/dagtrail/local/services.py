@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagtrail import aws
+from dagtrail.local.user_dirs import cache_home
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -42,7 +43,7 @@ def parse_cache_dir() -> Path:
     DAGTRAIL_CACHE_DIR, else the user's cache directory (XDG_CACHE_HOME, ~/.cache)."""
     if os.environ.get("DAGTRAIL_CACHE_DIR"):
         return Path(os.environ["DAGTRAIL_CACHE_DIR"]) / "asl"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dagtrail" / "asl"
+    return Path(cache_home()) / "dagtrail" / "asl"
 
 
 def environment(workdir: Path) -> dict[str, str]:

@@ -14,6 +14,8 @@ import struct
 import sys
 import time
 
+from dagtrail.local.user_dirs import cache_home
+
 ENABLE_ENV = "DAGTRAIL_SERVER"  # off / 0 / false / no: every run in its own process
 DIR_ENV = "DAGTRAIL_SERVER_DIR"
 IDLE_ENV = "DAGTRAIL_SERVER_IDLE"  # seconds without a run before the server exits
@@ -49,8 +51,7 @@ def server_dir() -> str:
         return os.environ[DIR_ENV]
     if os.environ.get("XDG_RUNTIME_DIR"):
         return os.path.join(os.environ["XDG_RUNTIME_DIR"], "dagtrail")
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "dagtrail", "server")
+    return os.path.join(cache_home(), "dagtrail", "server")
 
 
 def private_dir(path: str) -> bool:
@@ -264,20 +265,30 @@ def decode_request(data: bytes) -> tuple[list[str], dict[str, str], list[str], i
     return argv, env, path, umask
 
 
-def stop_servers(directory: str | None = None) -> list[int]:
-    """SIGTERM to every server in the directory: each ends once its runs have."""
+def server_pids(directory: str | None = None) -> list[int]:
+    """The servers running in the directory, by their pid files."""
     import glob
 
-    stopped = []
+    pids = []
     for pid_file in sorted(glob.glob(os.path.join(directory or server_dir(), "*.pid"))):
         try:
             with open(pid_file) as f:
                 pid = int(f.read())
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"dagtrail.local.warm_server" not in f.read():
-                    continue  # a pid reused since that server died
-            os.kill(pid, signal.SIGTERM)
+                if b"dagtrail.local.warm_server" in f.read():  # else a pid reused since that server died
+                    pids.append(pid)
         except (OSError, ValueError):
+            continue
+    return pids
+
+
+def stop_servers(directory: str | None = None) -> list[int]:
+    """SIGTERM to every server in the directory: each ends once its runs have."""
+    stopped = []
+    for pid in server_pids(directory):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
             continue
         stopped.append(pid)
     return stopped

@@ -130,6 +130,29 @@ def test_tasks_see_the_clients_environment_not_the_servers(tmp_path, server_dir)
     assert server_log(server_dir).count("serving on") == 1  # MARK is no part of the key
 
 
+def test_runs_with_other_process_attributes_get_a_server_of_their_own(tmp_path, server_dir):
+    """A forked run has its server's niceness and limits: `nice` or `ulimit` must reach the tasks."""
+    import resource
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base > 14:
+        pytest.skip("already niced near the maximum")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    out = tmp_path / "seen.txt"
+    spec = spec_file(tmp_path, ["python3", "-c", "import os, resource; open(" + repr(str(out)) + ", 'a').write("
+                                "f'{os.getpriority(os.PRIO_PROCESS, 0)} {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}\\n')"])
+    argv = [str(DAGTRAIL), "run", str(spec), "--docker", "never", "--no-cache"]
+    lower = min(soft, 512) - 1
+    for prefix, preexec in (([], None), (["nice", "-n", "5"], None), ([], lambda: resource.setrlimit(
+            resource.RLIMIT_NOFILE, (lower, hard))), ([], None)):
+        proc = subprocess.run([*prefix, *argv], cwd=tmp_path, env=env_for(server_dir), capture_output=True, text=True,
+                              timeout=240, preexec_fn=preexec)
+        assert proc.returncode == 0, proc.stderr
+    assert out.read_text().splitlines() == [f"{base} {soft}", f"{base + 5} {soft}", f"{base} {lower}", f"{base} {soft}"]
+    assert server_log(server_dir).count("serving on") == 3  # the last run reused the first one's
+    assert len(warm_client.server_pids(str(server_dir))) == 3
+
+
 def _start_sleeper(tmp_path: Path, server_dir: Path, **popen) -> tuple[subprocess.Popen, int]:
     """A run whose one task sleeps until tmp_path/go exists (at most two minutes)."""
     pid_file = tmp_path / "task.pid"

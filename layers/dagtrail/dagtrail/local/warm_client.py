@@ -66,13 +66,15 @@ def private_dir(path: str) -> bool:
 
 def server_key() -> str:
     """Names the server a run may use: same interpreter and flags, same installed packages and
-    dagtrail sources, same values of what the preloaded modules read at import."""
+    dagtrail sources, same values of what the preloaded modules read at import, and the same
+    process attributes (a forked run has its server's)."""
     try:
         from _blake2 import blake2b  # what hashlib uses, without loading OpenSSL (10 ms)
     except ImportError:
         from hashlib import blake2b
 
     parts = [sys.executable, sys.version, repr(sys.flags), repr(sys.warnoptions), repr(sys._xoptions)]
+    parts += process_attributes()
     parts += sorted(f"{k}={v}" for k, v in os.environ.items()
                     if k in IMPORT_TIME_ENV or k.startswith(IMPORT_TIME_ENV_PREFIXES))
     for entry in sys.path[1:]:  # [0] is the script's directory; the request carries it
@@ -82,6 +84,32 @@ def server_key() -> str:
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         parts += (f"{root}/{f}:{_mtime(os.path.join(root, f))}" for f in sorted(files) if f.endswith(".py"))
     return blake2b("\n".join(parts).encode(), digest_size=10).hexdigest()
+
+
+def process_attributes() -> list[str]:
+    """What a process inherits and its tasks would too: `nice dagtrail run`, `ulimit`, a
+    systemd scope or container cgroup, `taskset`, `sg`, an `unshare`d namespace. A child of
+    the server has the server's, which are those of the run that started it: so runs that
+    differ in any of these do not share a server."""
+    import resource
+
+    limits = sorted((name, resource.getrlimit(getattr(resource, name)))
+                    for name in dir(resource) if name.startswith("RLIMIT_"))
+    attributes = [f"nice={os.getpriority(os.PRIO_PROCESS, 0)}", f"limits={limits}",
+                  f"affinity={sorted(os.sched_getaffinity(0))}",
+                  f"ids={os.getgid()},{os.getegid()},{sorted(os.getgroups())}"]
+    for path in ("/proc/self/cgroup", "/proc/self/oom_score_adj"):
+        try:
+            with open(path) as f:
+                attributes.append(f"{path}={f.read()}")
+        except OSError:
+            attributes.append(f"{path}: unreadable")
+    for ns in ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts"):
+        try:
+            attributes.append(os.readlink(f"/proc/self/ns/{ns}"))
+        except OSError:
+            attributes.append(f"{ns}: unreadable")
+    return attributes
 
 
 def _mtime(path: str) -> int:

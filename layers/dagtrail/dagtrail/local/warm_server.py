@@ -5,7 +5,9 @@ pydantic and dagtrail; a child forked from this process starts with them importe
 is a fresh fork of a process that has only imported modules, so no state passes from one run
 to the next. The child takes the client's stdin, stdout, stderr, working directory, umask,
 environment, argv and sys.path (warm_client.py sends them); what the preloaded modules read at
-import is part of the server's key, so a client only reaches a server that agrees with it.
+import is part of the server's key, as are the process attributes a child inherits (niceness,
+limits, cgroup: warm_client.process_attributes), so a client only reaches a server that agrees
+with it.
 
 One server per key in the server directory, started by the first run that finds none
 (`python -P -m dagtrail.local.warm_server DIR KEY`), single-threaded so that forking is safe.

@@ -161,3 +161,22 @@ def test_merging_keeps_the_highest_rank_whatever_the_order():
         (props,) = upserts.request(order).vertices.values()
         assert props["status"] == ("SUCCEEDED", 5) and props["log_stream"] == ("SUCCEEDED", 5)
         assert props["job_id"] == ("job-1", 1)
+
+
+def test_rank_zero_is_stored_as_no_rank_and_still_guarded(lineage_graph):
+    # SUBMITTED is rank 0: its properties take no `_r_` property (none stored means 0), in a
+    # new vertex and in an existing one; a later rank-0 record still overwrites them, and
+    # nothing of rank 0 overwrites what a higher rank set, in one request or across several.
+    uid = "taskrun:run-1:fit:1"
+    one_by_one(lineage_graph, task_run("SUBMITTED", log_stream="s/0"))
+    props = lineage_graph.V().has("uid", uid).value_map().next()
+    assert props["log_stream"] == ["s/0"] and not [k for k in props if k.startswith(upserts.RANK_PREFIX)]
+    one_by_one(lineage_graph, task_run("SUBMITTED", log_stream="s/1"))
+    assert lineage_graph.V().has("uid", uid).values("log_stream").to_list() == ["s/1"]
+    one_by_one(lineage_graph, task_run("RUNNING", log_stream="s/2"))
+    one_by_one(lineage_graph, task_run("SUBMITTED", log_stream="s/3", image="img"))
+    writer.write(lineage_graph, task_run("SUBMITTED", log_stream="s/4") + task_run("PENDING", job_id="j"))
+    props = lineage_graph.V().has("uid", uid).value_map().next()
+    assert props["log_stream"] == ["s/2"] and props["_r_log_stream"] == [4] and props["status"] == ["RUNNING"]
+    assert props["image"] == ["img"] and "_r_image" not in props  # set at rank 0: new, so taken
+    assert props["job_id"] == ["j"] and props["_r_job_id"] == [1]

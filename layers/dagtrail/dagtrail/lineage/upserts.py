@@ -10,7 +10,9 @@ Only steps gremlite also runs (Neptune runs them natively). Within a request:
   vertex of that label (a cost growing with the graph), while uid first is one index probe
   and the label is then checked on that one row.
 - A vertex that exists gets a side effect per property guarded by that property's stored
-  rank (`_r_<name>`): it is only overwritten by a record of equal or higher rank. The
+  rank (`_r_<name>`; none stored means rank 0, so rank-0 records store none, which saves a
+  property per property on most vertices): it is only overwritten by a record of equal or
+  higher rank. The
   guard uses `P.within(0..rank)`, which gremlite evaluates (its numeric range predicates
   do not). A vertex that does not exist is created with its properties and their ranks
   unguarded: nothing stored can outrank them (on gremlite with list cardinality: see
@@ -122,7 +124,9 @@ def _upsert_vertex(g: Any, t: Any, key: VertexKey, props: dict[str, tuple[PropVa
     card = (Cardinality.list_,) if append else ()  # none: Neptune's default, set
     create = __.add_v(label).property(*card, "uid", uid)
     for name, (value, rank) in sorted(props.items()):
-        create = create.property(*card, name, value).property(*card, RANK_PREFIX + name, rank)
+        create = create.property(*card, name, value)
+        if rank:
+            create = create.property(*card, RANK_PREFIX + name, rank)
     if t is None:
         # fold() ends path history, so it may only open the chain, before any step label.
         found = g.V().has("uid", uid).has_label(label).limit(1).fold()
@@ -142,8 +146,9 @@ def _guarded(t: Any, props: dict[str, tuple[PropValue, int]]) -> Any:
         step = (
             __.or_(__.has(rank_key, P.within(list(range(rank + 1)))), __.not_(__.has(rank_key)))
             .property(Cardinality.single, name, value)
-            .property(Cardinality.single, rank_key, rank)
         )
+        if rank:
+            step = step.property(Cardinality.single, rank_key, rank)
         guarded = __.side_effect(step) if guarded is None else guarded.side_effect(step)
     # One side effect around them all: gremlite builds a branch's steps before running it,
     # and a new vertex never runs these.

@@ -10,13 +10,11 @@ Only steps gremlite also runs (Neptune runs them natively). Within a request:
   vertex of that label (a cost growing with the graph), while uid first is one index probe
   and the label is then checked on that one row.
 - A vertex that exists gets a side effect per property guarded by that property's stored
-  rank (`_r_<name>`; none stored means rank 0, so rank-0 records store none, which saves a
-  property per property on most vertices): it is only overwritten by a record of equal or
-  higher rank. The
-  guard uses `P.within(0..rank)`, which gremlite evaluates (its numeric range predicates
-  do not). A vertex that does not exist is created with its properties and their ranks
-  unguarded: nothing stored can outrank them (on gremlite with list cardinality: see
-  Request.traversal).
+  rank (`_r_<name>`; none stored means rank 0, so a rank-0 record stores none): it is only
+  overwritten by a record of equal or higher rank. The guard uses `P.within(0..rank)`,
+  which gremlite evaluates (its numeric range predicates do not). A vertex that does not
+  exist is created with its properties and their ranks unguarded: nothing stored can
+  outrank them (on gremlite with list cardinality: see Request.traversal).
 - Edges reuse the vertices upserted before them through step labels; an endpoint with no
   record in the request is upserted once as a placeholder (label and uid only; its own
   record fills it in later). An edge is added unless `select(out).outE(label)` already

@@ -5,7 +5,8 @@ Import time: each functions/<name>/app.py imported in a fresh interpreter under
 same way, interleaved, in the same run: --repeat rounds after an untimed one, each round
 every handler and boto3 once; the ratio is the median of the rounds' ratios (a handler's
 sample over the same round's boto3 sample), so that load which comes and goes between rounds
-falls on both sides of each ratio; the medians of the samples are reported beside it.
+falls on both sides of each ratio; beside it, the middle half of the rounds' ratios and
+the ratio of the samples' medians.
 What is imported is what Lambda loads: a copy of layers/dagtrail/dagtrail compiled to
 unchecked-hash bytecode by the interpreter under test, as layers/dagtrail/Makefile ships it,
 and a copy of the handler's app.py as source (sam builds the functions without bytecode, and

@@ -122,9 +122,7 @@ def _upsert_vertex(g: Any, t: Any, key: VertexKey, props: dict[str, tuple[PropVa
     card = (Cardinality.list_,) if append else ()  # none: Neptune's default, set
     create = __.add_v(label).property(*card, "uid", uid)
     for name, (value, rank) in sorted(props.items()):
-        create = create.property(*card, name, value)
-        if rank:
-            create = create.property(*card, RANK_PREFIX + name, rank)
+        create = _set(create, card, name, value, rank)
     if t is None:
         # fold() ends path history, so it may only open the chain, before any step label.
         found = g.V().has("uid", uid).has_label(label).limit(1).fold()
@@ -141,13 +139,15 @@ def _guarded(t: Any, props: dict[str, tuple[PropValue, int]]) -> Any:
         rank_key = RANK_PREFIX + name
         # Stored at a rank this record may overwrite (the usual case, one lookup), or not
         # stored yet (a placeholder's, a new property's).
-        step = (
-            __.or_(__.has(rank_key, P.within(list(range(rank + 1)))), __.not_(__.has(rank_key)))
-            .property(Cardinality.single, name, value)
-        )
-        if rank:
-            step = step.property(Cardinality.single, rank_key, rank)
+        allowed = __.or_(__.has(rank_key, P.within(list(range(rank + 1)))), __.not_(__.has(rank_key)))
+        step = _set(allowed, (Cardinality.single,), name, value, rank)
         guarded = __.side_effect(step) if guarded is None else guarded.side_effect(step)
     # One side effect around them all: gremlite builds a branch's steps before running it,
     # and a new vertex never runs these.
     return t if guarded is None else t.side_effect(guarded)
+
+
+def _set(t: Any, card: tuple, name: str, value: PropValue, rank: int) -> Any:
+    """The property and its rank; rank 0 is stored as no rank."""
+    t = t.property(*card, name, value)
+    return t.property(*card, RANK_PREFIX + name, rank) if rank else t

@@ -62,9 +62,9 @@ BENCHES = [
                 "execution history of local runs at 10, 100, 200 items and a scaled-down Distributed Map."),
     Bench("cold_start", "Cold start: handler imports and built sizes", 9, 900, ["--quick"],
           about="Import time of each functions/*/app.py in a fresh interpreter (`-X importtime`, "
-                "tracing off) as a ratio to `import boto3` measured the same way (15 interleaved rounds; "
+                "tracing off) as a ratio to `import boto3` measured the same way (interleaved rounds; "
                 "the median of the rounds' ratios), on Python 3.13 "
-                "with the layer's requirements alone (.venv-layer) and, for comparison, .venv's 3.11, "
+                "with the layer's requirements alone (.venv-layer, 31 rounds) and, for comparison, .venv's 3.11 (11 rounds), "
                 "as Lambda loads them: dagtrail from unchecked-hash bytecode (as the layer ships it), "
                 "app.py from source, template.yaml's Globals environment; a floor row (boto3 + pydantic with one model + Powertools); "
                 "import + first invocation of each handler on moto (a sample from events/) against "

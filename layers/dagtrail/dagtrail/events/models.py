@@ -67,12 +67,12 @@ class EcsTaskDetail(Loose):
     startedAt: str | None = None
     stoppedAt: str | None = None
     group: str | None = None
+    startedBy: str | None = None
 
     @field_validator("createdAt", "startedAt", "stoppedAt", mode="before")
     @classmethod
     def _iso(cls, value: Any) -> Any:
         return value.isoformat() if isinstance(value, datetime) else value
-    startedBy: str | None = None
 
 
 class EcsTaskStateChange(EventEnvelope):

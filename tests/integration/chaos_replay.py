@@ -174,7 +174,6 @@ def _stepfunctions(stub: RecordingSfn) -> Iterator[None]:
     def client(service: str, region: str | None = None) -> Any:
         return stub if service == "stepfunctions" else real(service, region)
 
-    client.cache_clear = real.cache_clear  # type: ignore[attr-defined]
     aws.client = client
     try:
         yield

@@ -129,7 +129,6 @@ def test_a_stale_token_is_logged_counted_and_not_retried(code, runs_table, monke
 
     real = aws.client
     patched = lambda name, region=None: Sfn() if name == "stepfunctions" else real(name, region)  # noqa: E731
-    patched.cache_clear = real.cache_clear
     monkeypatch.setattr(aws, "client", patched)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     monkeypatch.delenv("DAGTRAIL_LINEAGE_QUEUE_URL", raising=False)

@@ -26,8 +26,14 @@ def session() -> botocore.session.Session:
     return botocore.session.Session()
 
 
-@functools.cache
 def client(service: str, region: str | None = None) -> Any:
+    # Through a cache keyed by both arguments: functools.cache alone keys client("dynamodb")
+    # and client("dynamodb", None) apart, and a handler paid for a second client.
+    return _cached_client(service, region)
+
+
+@functools.cache
+def _cached_client(service: str, region: str | None) -> Any:
     return new_client(service, region, _CONFIG)
 
 
@@ -39,5 +45,5 @@ def new_client(service: str, region: str | None, config: Config, **credentials: 
 
 def reset_clients() -> None:
     """Forget cached clients and the session (tests and local mode switch endpoints and credentials)."""
-    client.cache_clear()
+    _cached_client.cache_clear()
     session.cache_clear()

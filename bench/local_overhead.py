@@ -226,6 +226,17 @@ def figure(name: str, ours: dict, theirs: dict | None, what: str, target: float 
     return fig
 
 
+def memory_figure(wall: dict) -> dict | None:
+    """Peak memory beside a wall-time figure: the issue asks for both as ratios (no target)."""
+    if wall.get("memory_mb") is None or wall.get("baseline_memory_mb") is None:
+        return None
+    return {"name": f"peak memory, {wall['name']}", "unit": "MB", "value": wall["memory_mb"],
+            "baseline_name": "Metaflow local", "baseline_value": wall["baseline_memory_mb"],
+            "ratio": wall["memory_ratio"], "target": None, "pass": None,
+            "what": f"peak summed PSS of the process tree, dagtrail / Metaflow (summed RSS: "
+                    f"{wall['rss_mb']} MB / {wall['baseline_rss_mb']} MB)"}
+
+
 def profile_run(spec: dict, tmp: Path, parallel: int, timeout: float) -> dict:
     """Where `dagtrail run` spends its CPU: py-spy samples of every thread, summarised."""
     pyspy = BENCH_VENV / "py-spy"
@@ -361,7 +372,7 @@ def _measure(args: argparse.Namespace, root: Path, server_dir: Path, samples: di
     if "dagtrail_fanout_tasks" in runs:
         figures.insert(1, figure(f"fan-out/fan-in, {args.items} separate tasks", runs["dagtrail_fanout_tasks"],
                                  runs.get("metaflow_fanout"), "wall time, dagtrail 100 tasks / Metaflow foreach"))
-    return figures
+    return figures + [m for m in map(memory_figure, figures) if m]
 
 
 if __name__ == "__main__":

@@ -140,3 +140,20 @@ def test_bench_runs_see_no_aws_or_dagtrail_settings_but_where_the_cache_is(monke
     assert env["DAGTRAIL_CACHE_DIR"] == "/c" and env["AWS_ACCESS_KEY_ID"] == "bench"
     assert not {"AWS_PROFILE", "DAGTRAIL_RUNS_TABLE", "METAFLOW_HOME", "PYTHONDONTWRITEBYTECODE"} & set(env)
     assert env["DAGTRAIL_SERVER"] == "off"  # run_tree measures argv's own tree; local_overhead serves its own
+
+
+def test_each_wall_time_figure_gets_a_peak_memory_figure_beside_it():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import local_overhead
+    finally:
+        sys.path.remove(str(BENCH))
+    ours = {"ok": True, "seconds": 1.0, "peak_tree_pss_mb": 300.0, "peak_tree_rss_mb": 600.0}
+    theirs = {"ok": True, "seconds": 4.0, "peak_tree_pss_mb": 60.0, "peak_tree_rss_mb": 80.0}
+    wall = local_overhead.figure("10-stage chain", ours, theirs, "wall time")
+    memory = local_overhead.memory_figure(wall)
+    assert (wall["ratio"], wall["pass"]) == (0.25, True)
+    assert memory["name"] == "peak memory, 10-stage chain" and memory["unit"] == "MB"
+    assert (memory["value"], memory["baseline_value"], memory["ratio"]) == (300.0, 60.0, 5.0)
+    assert memory["pass"] is None and "600.0 MB / 80.0 MB" in memory["what"]
+    assert local_overhead.memory_figure(local_overhead.figure("chain", ours, None, "wall time")) is None

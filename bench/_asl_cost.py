@@ -11,6 +11,8 @@ counted the same way. Per state, the history events of a Standard workflow (and 
   (MapIterationStarted/Succeeded) + the iteration's own states, all in the same history.
 - Distributed Map: 6 in the parent (the 4 above + MapRunStarted/Succeeded); each item runs
   as a child execution with its own history (ExecutionStarted/Succeeded + its states).
+- Parallel: 4 (Entered, ParallelStateStarted, ParallelStateSucceeded, Exited) + every
+  branch's own states, all in the same history.
 - the execution: ExecutionStarted, ExecutionSucceeded.
 
 A state transition is one state entered, in the parent or in a child execution. Only the
@@ -30,6 +32,7 @@ REQUEST_RESPONSE_TASK_EVENTS = 5
 INLINE_MAP_EVENTS = 4
 ITERATION_EVENTS = 2
 DISTRIBUTED_MAP_EVENTS = 6
+PARALLEL_EVENTS = 4
 
 
 @dataclass
@@ -56,21 +59,31 @@ def task_events(state: Mapping[str, Any]) -> int:
     return WAITING_TASK_EVENTS if waits else REQUEST_RESPONSE_TASK_EVENTS
 
 
+Choose = Mapping[str, str] | Callable[[str, int], str | None]
+
+
 def _walk(machine: Mapping[str, Any], iterations: Callable[[str, Mapping[str, Any]], int],
-          choose: Mapping[str, str], into: Cost) -> None:
+          choose: Choose, into: Cost) -> None:
     name = machine["StartAt"]
+    visits: dict[str, int] = {}
     while name:
         state = machine["States"][name]
         kind = state["Type"]
         into.transitions += 1
+        visits[name] = visits.get(name, 0) + 1
         if kind == "Task":
             into.events += task_events(state)
         elif kind in ("Pass", "Wait", "Succeed"):
             into.events += PLAIN_EVENTS
         elif kind == "Choice":
             into.events += PLAIN_EVENTS
-            name = choose.get(name, state.get("Default"))
+            picked = choose(name, visits[name]) if callable(choose) else choose.get(name)
+            name = picked or state.get("Default")
             continue
+        elif kind == "Parallel":
+            into.events += PARALLEL_EVENTS
+            for branch in state["Branches"]:
+                _walk(branch, iterations, choose, into)
         elif kind == "Map":
             processor = state.get("ItemProcessor") or state["Iterator"]
             count = iterations(name, state)
@@ -93,9 +106,10 @@ def _walk(machine: Mapping[str, Any], iterations: Callable[[str, Mapping[str, An
 
 
 def execution_cost(machine: Mapping[str, Any], iterations: Callable[[str, Mapping[str, Any]], int],
-                   choose: Mapping[str, str] | None = None) -> Cost:
+                   choose: Choose | None = None) -> Cost:
     """The cost of one successful execution; `iterations(name, state)` says how many items
-    each Map state gets, `choose` which branch each Choice state takes (else its Default)."""
+    each Map state gets, `choose` which branch each Choice state takes (else its Default):
+    by name, or called with the name and how many times the walk has entered it (a loop)."""
     cost = Cost(events=EXECUTION_EVENTS)
     _walk(machine, iterations, choose or {}, cost)
     return cost

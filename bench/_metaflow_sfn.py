@@ -1,4 +1,5 @@
-"""Metaflow's foreach compiled for AWS Step Functions, offline, against a moto server.
+"""Metaflow's flows (a foreach; any flow source) compiled for AWS Step Functions, offline,
+against a moto server.
 
 `python flow.py step-functions create --only-json` needs an AWS account to register the
 Batch job definitions and upload the code package; here it gets a moto server on a free
@@ -185,6 +186,24 @@ def canary(env: dict, cwd: Path) -> str:
     out = _run([str(BENCH_PYTHON), "-c", code], env, cwd, 60).strip()
     if out == "REACHED AWS":
         raise RuntimeError("the Metaflow environment reached a real AWS endpoint")
+    return out
+
+
+def compile_sources(sources: dict[str, str], timeout: float = 180) -> dict[str, Any]:
+    """Metaflow's Step Functions JSON (inline, its default) for each named flow source."""
+    if not BENCH_PYTHON.exists():
+        raise FileNotFoundError("Metaflow not installed: .venv-bench missing (run `make bench`)")
+    out: dict[str, Any] = {"machines": {}}
+    with moto_account() as (env, home, counter):
+        for name, source in sources.items():
+            flow_dir = home / f"flow-{name}"
+            flow_dir.mkdir()
+            (flow_dir / "flow.py").write_text(source)
+            text = _run([str(BENCH_PYTHON), "flow.py", "--no-pylint", "step-functions", "create", "--only-json"],
+                        env, flow_dir, timeout)
+            out["machines"][name] = json.loads(text)
+        out["offline"] = {"moto_server_requests": counter.requests, "canary_to_real_aws": canary(env, home),
+                          "proxy_for_everything_else": CLOSED_PORT_PROXY}
     return out
 
 

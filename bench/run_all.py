@@ -60,6 +60,15 @@ BENCHES = [
                 "1,000,000 items, next to the machine Metaflow compiles for the same foreach "
                 "(`step-functions create --only-json` against a moto server); checked against moto's "
                 "execution history of local runs at 10, 100, 200 items and a scaled-down Distributed Map."),
+    Bench("task_cost", "Step Functions cost per task: a chain, a diamond, a poll loop", 9, 300, ["--no-metaflow"],
+          about="State transitions (what Standard workflows bill: $0.025 per 1,000) and history events "
+                "per task of one successful run, counted from each machine's structure the same way on "
+                "every side: dagtrail's compiled 10-task chain and 5-task diamond (both also run on moto, "
+                "whose execution history must agree), the same flows compiled by Metaflow "
+                "(`step-functions create --only-json`: a Batch `.sync` task per step), and a "
+                "submit-wait-poll loop (SubmitJob, then Wait 30 s → DescribeJobs → Choice) running a "
+                "1-hour job. dagtrail's 3 transitions per run beyond one per task are its parameter "
+                "states (a Choice and two Pass states that merge the defaults)."),
     Bench("cold_start", "Cold start: handler imports and built sizes", 9, 900, ["--quick"],
           about="Import time of each functions/*/app.py in a fresh interpreter (`-X importtime`, "
                 "tracing off) as a ratio to `import boto3` measured the same way (interleaved rounds; "
@@ -207,20 +216,27 @@ def sweep_cost_figures(r: dict) -> list[dict]:
 def lineage_writer_figures(r: dict) -> list[dict]:
     w, target = r["writer"], r["targets"]["round_trip_ratio_min"]
     rt, met = w["round_trips"], r["meets_targets"]
+
+    def rates(run: dict) -> str:
+        b, o = run["batched"], run["one_per_record"]
+        return (f"{w['records']:,} records: batched {b['records_per_s']:,.0f} records/s ({b['requests']:,} requests, "
+                f"{b['seconds']} s), one per record {o['records_per_s']:,.0f}/s ({o['requests']:,}, {o['seconds']} s)")
+
     out = [
         _fig("round trips, per-record ÷ batched (gremlite plan)", rt["ratio_gremlite"], "×",
-             "one request per record", None, rt["ratio_gremlite"], {"min": target}, met["round_trips_gremlite"]),
+             "one request per record", None, rt["ratio_gremlite"], {"min": target}, met["round_trips_gremlite"],
+             f"{rt['one_per_record']:,} requests against {rt['batched_gremlite']:,}"),
         _fig("round trips, per-record ÷ batched (Neptune plan)", rt["ratio_neptune_plan"], "×",
              "one request per record", None, rt["ratio_neptune_plan"], {"min": target},
-             met["round_trips_neptune_plan"]),
+             met["round_trips_neptune_plan"], f"{rt['one_per_record']:,} requests against {rt['batched_neptune_plan']:,}"),
         _fig("throughput behind a per-request delay, batched ÷ per-record", w["delayed"]["throughput_ratio"], "×",
              "one request per record", None, w["delayed"]["throughput_ratio"], {"min": target},
-             met["delayed_throughput"]),
+             met["delayed_throughput"], f"{w['delay_ms']} ms per request; " + rates(w["delayed"])),
     ]
     if isinstance(w.get("undelayed"), dict) and "throughput_ratio" in w["undelayed"]:
         out.append(_fig("throughput undelayed, batched ÷ per-record", w["undelayed"]["throughput_ratio"], "×",
                         "one request per record", None, w["undelayed"]["throughput_ratio"], None, None,
-                        "gremlite in-process: no round trip to save"))
+                        "gremlite in-process: no round trip to save; " + rates(w["undelayed"])))
     up = r.get("upstream")
     if up:
         out.append(_fig(f"upstream query, {up['deep']['depth']}-deep chain", up["deep"]["seconds"], "s",

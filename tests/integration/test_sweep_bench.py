@@ -1,4 +1,4 @@
-"""bench/sweep_cost.py and bench/sweep_local.py at tiny sizes: the structural counts agree with
+"""bench/sweep_cost.py, bench/task_cost.py and bench/sweep_local.py at tiny sizes: the structural counts agree with
 moto's execution history, Metaflow's machine is compiled offline, and the JSON has the
 shape run_all.py reads. Metaflow parts need .venv-bench (`make bench` creates it)."""
 
@@ -46,6 +46,52 @@ def test_walk_counts_each_state_kind(asl_cost):
     assert cost.total_events() == cost.events + 5 * (2 + 6)
     taken = asl_cost.execution_cost(machine, lambda name, state: 0, {"pick": "other"})
     assert taken.transitions == 1 + 1 + 1 + 1 + 1 and taken.events == 2 + 2 + 2 + 5 + 4 + 6
+
+
+def test_walk_counts_parallel_branches_and_loops(asl_cost):
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken", "End": True}
+    machine = {"StartAt": "both", "States": {
+        "both": {"Type": "Parallel", "Branches": [{"StartAt": "t", "States": {"t": task}}] * 2, "Next": "wait"},
+        "wait": {"Type": "Wait", "Seconds": 30, "Next": "done?"},
+        "done?": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "ok"}],
+                  "Default": "wait"},
+        "ok": {"Type": "Succeed"},
+    }}
+    cost = asl_cost.execution_cost(machine, lambda name, state: 0,
+                                   lambda name, visit: "ok" if visit == 3 else None)
+    # 2 execution + Parallel (4 + 2 × 6) + 3 × (Wait 2 + Choice 2) + Succeed 2
+    assert cost.events == 2 + 4 + 12 + 3 * 4 + 2
+    assert cost.transitions == 1 + 2 + 3 * 2 + 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_task_cost_agrees_with_moto_and_counts_the_poll_loop(tmp_path):
+    out = tmp_path / "task_cost.json"
+    argv = [str(PYTHON), str(BENCH / "task_cost.py"), "--out", str(out)]
+    if not HAS_METAFLOW:
+        argv.append("--no-metaflow")
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    r = json.loads(out.read_text())
+    # 3 parameter states (Choice, 2 Pass) per run, then one Task per task (+ a Parallel in the diamond)
+    assert (r["chain"]["dagtrail"]["transitions"], r["chain"]["dagtrail"]["history_events"]) == (13, 2 + 3 * 2 + 10 * 6)
+    assert (r["diamond"]["dagtrail"]["transitions"], r["diamond"]["dagtrail"]["history_events"]) == (9, 2 + 6 + 4 + 30)
+    for shape in ("chain", "diamond"):
+        checked = r[shape]["checked_on_moto"]
+        assert checked["moto"]["status"] == "SUCCEEDED" and all(checked["agree"].values()), checked
+    poll = r["poll_loop"]
+    assert poll["polls"] == 120 and poll["transitions"] == 1 + 120 * 3 + 1
+    assert poll["history_events"] == 2 + 5 + 120 * (2 + 5 + 2) + 2
+    names = [f["name"] for f in r["figures"]]
+    assert len(names) == 6 and names[-2] == "a 1-hour job, 30 s poll: transitions per task"
+    assert r["figures"][-2]["ratio"] == round(1.3 / 362, 4)
+    if not HAS_METAFLOW:
+        pytest.skip("Metaflow part not run: .venv-bench is absent (make bench creates it)")
+    assert r["metaflow_offline"]["canary_to_real_aws"] != "REACHED AWS"
+    assert r["chain"]["metaflow"]["transitions"] == 10 and "end" in r["chain"]["metaflow"]["states"]
+    assert r["diamond"]["metaflow"]["transitions"] == 6  # 5 tasks and the Parallel
+    assert all(f["ratio"] for f in r["figures"])
 
 
 @pytest.mark.slow

@@ -46,6 +46,7 @@ SHAPES = {
                 ("end", ["join"])],
 }
 
+
 def metaflow_flow(shape: str) -> str:
     """The same DAG as a Metaflow flow: a step per task (Metaflow's first is `start`, its last
     `end`), its successors in `self.next`, and `inputs` where branches join."""

@@ -33,6 +33,9 @@ INLINE_MAP_EVENTS = 4
 ITERATION_EVENTS = 2
 DISTRIBUTED_MAP_EVENTS = 6
 PARALLEL_EVENTS = 4
+# dagtrail's compiled machines: `dagtrail run` and `dagtrail run --stack` both start with
+# {"params": {...}}, so the parameters' Choice takes this branch.
+DAGTRAIL_CHOICES = {"Parameters": "Merge defaults"}
 
 
 @dataclass

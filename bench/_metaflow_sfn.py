@@ -189,8 +189,11 @@ def canary(env: dict, cwd: Path) -> str:
     return out
 
 
-def compile_sources(sources: dict[str, str], timeout: float = 180) -> dict[str, Any]:
-    """Metaflow's Step Functions JSON (inline, its default) for each named flow source."""
+def compile_sources(sources: dict[str, str], variants: dict[str, list[str]] | None = None,
+                    probe_sizes: list[int] | None = None, timeout: float = 180) -> dict[str, Any]:
+    """Metaflow's Step Functions JSON for each named flow source: per variant (its name → extra
+    flags of `step-functions create`, machines keyed "variant/name"), or Metaflow's default
+    alone (keyed by name); and the cardinality probe at `probe_sizes`."""
     if not BENCH_PYTHON.exists():
         raise FileNotFoundError("Metaflow not installed: .venv-bench missing (run `make bench`)")
     out: dict[str, Any] = {"machines": {}}
@@ -199,9 +202,14 @@ def compile_sources(sources: dict[str, str], timeout: float = 180) -> dict[str, 
             flow_dir = home / f"flow-{name}"
             flow_dir.mkdir()
             (flow_dir / "flow.py").write_text(source)
-            text = _run([str(BENCH_PYTHON), "flow.py", "--no-pylint", "step-functions", "create", "--only-json"],
-                        env, flow_dir, timeout)
-            out["machines"][name] = json.loads(text)
+            for variant, flags in (variants or {"": []}).items():
+                text = _run([str(BENCH_PYTHON), "flow.py", "--no-pylint", "step-functions", "create",
+                             "--only-json", *flags], env, flow_dir, timeout)
+                out["machines"][f"{variant}/{name}" if variant else name] = json.loads(text)
+        if probe_sizes:
+            probe = _run([str(BENCH_PYTHON), "-c", PROBE, str(PAYLOAD_LIMIT), *map(str, probe_sizes)], env, home,
+                         timeout)
+            out["cardinality"] = json.loads(probe)
         out["offline"] = {"moto_server_requests": counter.requests, "canary_to_real_aws": canary(env, home),
                           "proxy_for_everything_else": CLOSED_PORT_PROXY}
     return out
@@ -209,20 +217,5 @@ def compile_sources(sources: dict[str, str], timeout: float = 180) -> dict[str, 
 
 def compile_flows(sizes: list[int], command: list[str], timeout: float = 180) -> dict[str, Any]:
     """Metaflow's Step Functions JSON for each size, inline and Distributed Map, and the probe."""
-    if not BENCH_PYTHON.exists():
-        raise FileNotFoundError("Metaflow not installed: .venv-bench missing (run `make bench`)")
-    out: dict[str, Any] = {"machines": {}}
-    with moto_account() as (env, home, counter):
-        for n in sizes:
-            flow_dir = home / f"flow-{n}"
-            flow_dir.mkdir()
-            (flow_dir / "flow.py").write_text(FLOW.format(items=n, command=json.dumps(command)))
-            for variant, flags in (("inline", []), ("distributed", ["--use-distributed-map"])):
-                text = _run([str(BENCH_PYTHON), "flow.py", "--no-pylint", "step-functions", "create",
-                             "--only-json", *flags], env, flow_dir, timeout)
-                out["machines"][f"{variant}/{n}"] = json.loads(text)
-        probe = _run([str(BENCH_PYTHON), "-c", PROBE, str(PAYLOAD_LIMIT), *map(str, sizes)], env, home, timeout)
-        out["cardinality"] = json.loads(probe)
-        out["offline"] = {"moto_server_requests": counter.requests, "canary_to_real_aws": canary(env, home),
-                          "proxy_for_everything_else": CLOSED_PORT_PROXY}
-    return out
+    sources = {str(n): FLOW.format(items=n, command=json.dumps(command)) for n in sizes}
+    return compile_sources(sources, {"inline": [], "distributed": ["--use-distributed-map"]}, sizes, timeout)

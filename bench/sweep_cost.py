@@ -35,8 +35,6 @@ SIZES = (100, 10_000, 1_000_000)
 MEASURE = (10, 100, 200)
 SCALED_ITEMS, SCALED_CHUNK = 30, 10
 COMMAND = ["echo", "{{ item }}"]
-# dagtrail run and dagtrail run --stack both start with {"params": {...}}: the Choice takes this branch.
-CHOICES = {"Parameters": "Merge defaults"}
 HISTORY_LIMIT = 25_000
 
 
@@ -65,7 +63,7 @@ def dagtrail_cost(n: int) -> dict[str, Any]:
         distributed = state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
         return len(sizing.chunks(n)) if distributed else n
 
-    cost = _asl_cost.execution_cost(asl, iterations, CHOICES)
+    cost = _asl_cost.execution_cost(asl, iterations, _asl_cost.DAGTRAIL_CHOICES)
     return {"mode": mode, "states": sorted(asl["States"])} | _asl_cost.summary(cost, n)
 
 

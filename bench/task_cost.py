@@ -37,8 +37,6 @@ CHAIN_TASKS = 10
 JOB_SECONDS, POLL_SECONDS = 3600, 30
 # Step Functions Standard, us-east-1 (aws.amazon.com/step-functions/pricing): per transition.
 DOLLARS_PER_TRANSITION = 0.025 / 1000
-# dagtrail run and dagtrail run --stack both start with {"params": {...}}: the Choice takes this branch.
-CHOICES = {"Parameters": "Merge defaults"}
 
 SHAPES = {
     "chain": [(f"t{i}", [f"t{i - 1}"] if i else []) for i in range(CHAIN_TASKS)],
@@ -78,7 +76,8 @@ def per_task(cost: _asl_cost.Cost, tasks: int) -> dict[str, Any]:
 
 
 def dagtrail_cost(shape: str) -> dict[str, Any]:
-    return per_task(_asl_cost.execution_cost(compile_workflow(spec(shape)), _no_maps, CHOICES), len(SHAPES[shape]))
+    cost = _asl_cost.execution_cost(compile_workflow(spec(shape)), _no_maps, _asl_cost.DAGTRAIL_CHOICES)
+    return per_task(cost, len(SHAPES[shape]))
 
 
 def poll_loop(polls: int) -> dict[str, Any]:
